@@ -1,0 +1,49 @@
+# seal.cluster — test targets. `make setup` once, then `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
+SANITY_DIR := $(CURDIR)/.cache/sanity/ansible_collections/seal/cluster
+PYTHON_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+SCENARIOS := $(sort $(notdir $(wildcard molecule/*)))
+
+.PHONY: setup test unit lint sanity molecule integration build clean fleet-up fleet-down
+
+setup:
+	scripts/setup.sh
+
+## The whole suite: what CI runs.
+test: unit lint sanity integration molecule
+	@echo "make test: unit, lint, sanity, integration and molecule ($(SCENARIOS)) passed"
+
+unit:
+	scripts/pytest.sh tests/unit
+
+integration:
+	scripts/pytest.sh tests/integration
+
+lint:
+	ansible-lint --profile production
+
+sanity:
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	cd $(SANITY_DIR) && ansible-test sanity --venv --python $(PYTHON_VERSION) --color no
+
+molecule:
+	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+
+build:
+	ansible-galaxy collection build --force
+
+fleet-up:
+	$(BIN)/python tests/fleet/fleet.py up --name dev --masters 1 --nodes 2
+
+fleet-down:
+	$(BIN)/python tests/fleet/fleet.py down --name dev
+
+clean:
+	rm -rf .cache/sanity .pytest_cache seal-cluster-*.tar.gz

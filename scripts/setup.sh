@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Bring a fresh Debian/Ubuntu machine to where `make test` and the playbooks run:
+# system packages (podman, debootstrap, registry, etcd, ...), the pinned Python venv in .venv,
+# and the collection linked where Ansible and Python find it as ansible_collections.seal.cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs iptables
+  debootstrap openssh-client sshpass skopeo docker-registry etcd-server etcd-client
+  make rsync git python3-venv python3-dev gcc zstd openssl ca-certificates
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements.txt
+  if grep -q "^\[project\]" pyproject.toml 2>/dev/null; then
+    .venv/bin/pip install -q --no-deps -e .
+  fi
+  echo "$want" > "$stamp"
+fi
+
+# ansible_collections/seal/cluster -> this checkout (Ansible's collections_path and pytest use it)
+mkdir -p .cache/collections/ansible_collections/seal
+ln -sfn ../../../.. .cache/collections/ansible_collections/seal/cluster
+echo "setup: ready (.venv, .cache/collections/ansible_collections/seal/cluster)"
