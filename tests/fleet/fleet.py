@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""The test fleet: Debian bookworm nodes as privileged systemd containers, reached over SSH.
+
+    fleet.py image                                  build the node image (reused while its recipe is unchanged)
+    fleet.py up --name NAME --masters 1 --nodes 2   start nodes, wait for SSH, write Clusterfile + inventory
+    fleet.py down --name NAME                       remove nodes, network and volumes of that fleet
+    fleet.py ssh --name NAME NODE [CMD...]          a shell (or command) on one node
+
+Everything a fleet creates carries the podman label seal.fleet=NAME, so `up` and `down` also
+remove what a crashed earlier run left behind. Usable from Python too: up(), down(), load().
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CACHE = os.path.join(ROOT, ".cache", "fleet")
+IMAGE_REPO = "localhost/seal-fleet-node"
+LABEL = "seal.fleet"
+SUITE = "bookworm"
+MIRROR = os.environ.get("SEAL_FLEET_MIRROR", "http://deb.debian.org/debian")
+RECIPE = ("node-packages.txt", "node-setup.sh")
+SSH_TIMEOUT = float(os.environ.get("SEAL_FLEET_SSH_TIMEOUT", "120"))
+
+
+class FleetError(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"fleet: {msg}", file=sys.stderr, flush=True)
+
+
+def containers_conf() -> str:
+    """Write containers.conf with ulimits under this host's hard limits; return its path."""
+    nofile = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1] // 2, 65536)
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1] // 4, 16384)
+    with open(os.path.join(HERE, "containers.conf"), encoding="utf-8") as f:
+        text = f.read().replace("@NOFILE@", str(nofile)).replace("@NPROC@", str(nproc))
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, "containers.conf")
+    if not os.path.exists(path) or open(path, encoding="utf-8").read() != text:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+def podman(*args: str, check: bool = True, capture: bool = True, stdin: str | None = None) -> str:
+    env = dict(os.environ, CONTAINERS_CONF=containers_conf())
+    proc = subprocess.run(
+        ["podman", *args], env=env, input=stdin, text=True,
+        stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE,
+    )
+    if check and proc.returncode != 0:
+        raise FleetError(f"podman {' '.join(args[:3])}... failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout or ""
+
+
+@contextlib.contextmanager
+def locked(name: str):
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, f"{name}.lock"), "w", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def recipe_hash() -> str:
+    h = hashlib.sha256(f"{SUITE}\n{MIRROR}\n".encode())
+    for name in RECIPE:
+        with open(os.path.join(HERE, name), "rb") as f:
+            h.update(name.encode() + b"\0" + f.read() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def packages() -> list[str]:
+    with open(os.path.join(HERE, "node-packages.txt"), encoding="utf-8") as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+
+
+def image() -> str:
+    """Return the node image reference, building it first if its recipe changed."""
+    ref = f"{IMAGE_REPO}:{recipe_hash()}"
+    with locked("image"):
+        if _image_exists(ref):
+            return ref
+        started = time.monotonic()
+        log(f"building node image {ref} (debootstrap {SUITE})")
+        workdir = tempfile.mkdtemp(prefix="build-", dir=CACHE)
+        try:
+            rootfs = os.path.join(workdir, "rootfs")
+            debs = os.path.join(CACHE, "debs")
+            os.makedirs(debs, exist_ok=True)
+            _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", SUITE, rootfs, MIRROR])
+            _provision(rootfs)
+            tar = subprocess.Popen(["tar", "-C", rootfs, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+            env = dict(os.environ, CONTAINERS_CONF=containers_conf())
+            subprocess.run(
+                ["podman", "import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+                 "-", ref], stdin=tar.stdout, env=env, check=True, stdout=subprocess.DEVNULL)
+            if tar.wait() != 0:
+                raise FleetError("tar of the node rootfs failed")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        for old in podman("images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPO).split():
+            if old != ref:
+                podman("rmi", old, check=False)
+        log(f"node image built in {time.monotonic() - started:.1f}s")
+        return ref
+
+
+def _provision(rootfs: str) -> None:
+    """apt-get the node packages inside the chroot (resolves dependencies better than
+    debootstrap --include), then run node-setup.sh."""
+    shutil.copy("/etc/resolv.conf", os.path.join(rootfs, "etc", "resolv.conf"))
+    shutil.copy(os.path.join(HERE, "node-setup.sh"), os.path.join(rootfs, "node-setup.sh"))
+    proc = os.path.join(rootfs, "proc")
+    _run(["mount", "-t", "proc", "proc", proc])
+    try:
+        env = "DEBIAN_FRONTEND=noninteractive"
+        _run(["chroot", rootfs, "env", env, "apt-get", "-q", "update"])
+        _run(["chroot", rootfs, "env", env, "apt-get", "-q", "-y", "--no-install-recommends", "install", *packages()])
+        _run(["chroot", rootfs, "/bin/sh", "/node-setup.sh"])
+    finally:
+        _run(["umount", "-l", proc])
+    os.unlink(os.path.join(rootfs, "node-setup.sh"))
+    os.unlink(os.path.join(rootfs, "etc", "resolv.conf"))
+
+
+def _image_exists(ref: str) -> bool:
+    env = dict(os.environ, CONTAINERS_CONF=containers_conf())
+    return subprocess.run(["podman", "image", "exists", ref], env=env).returncode == 0
+
+
+def _run(argv: list[str]) -> None:
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise FleetError(f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
+
+
+def state_dir(name: str, out: str | None = None) -> str:
+    return os.path.abspath(out or os.path.join(CACHE, name))
+
+
+def down(name: str, out: str | None = None) -> None:
+    """Remove every container, network and volume labelled for this fleet (idempotent)."""
+    flt = f"label={LABEL}={name}"
+    ids = podman("ps", "-a", "-q", "--filter", flt).split()
+    if ids:
+        podman("rm", "-f", "-t", "0", *ids)
+    for net in podman("network", "ls", "-q", "--filter", flt).split():
+        podman("network", "rm", "-f", net)
+    for vol in podman("volume", "ls", "-q", "--filter", flt).split():
+        podman("volume", "rm", "-f", vol)
+    path = state_dir(name, out)
+    if os.path.exists(os.path.join(path, "state.json")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
+       cluster_image: str = "k3s:v1.25.3") -> dict:
+    if masters < 1 or nodes < 0:
+        raise FleetError("a fleet needs at least one master")
+    started = time.monotonic()
+    ref = image()
+    down(name, out)
+    path = state_dir(name, out)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    key = os.path.join(path, "id_ed25519")
+    for f in (key, key + ".pub"):
+        if os.path.exists(f):
+            os.unlink(f)
+    _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"seal-fleet-{name}", "-f", key])
+    password = secrets.token_urlsafe(18)
+    network = f"seal-fleet-{name}"
+    podman("network", "create", "--label", f"{LABEL}={name}", network)
+    members = [(f"{name}-m{i + 1}", "master") for i in range(masters)]
+    members += [(f"{name}-n{i + 1}", "node") for i in range(nodes)]
+    for host, _role in members:
+        podman("run", "-d", "--name", host, "--hostname", host, "--label", f"{LABEL}={name}",
+               "--network", network, "--privileged", "--systemd=always", ref)
+    pubkey = open(key + ".pub", encoding="utf-8").read()
+    result = []
+    for host, role in members:
+        podman("exec", "-i", host, "sh", "-c",
+               "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys", stdin=pubkey)
+        podman("exec", "-i", host, "chpasswd", stdin=f"root:{password}\n")
+        ip = podman("inspect", host, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
+        result.append({"name": host, "ip": ip, "role": role})
+    booted = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(result)) as pool:
+        list(pool.map(lambda n: _wait_ssh(n["ip"], key), result))
+    state = {"name": name, "image": ref, "network": network, "key": key, "password": password,
+             "nodes": result, "dir": path}
+    _write_outputs(state, cluster_image)
+    total = time.monotonic() - started
+    log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
+        f"(start {booted - started:.1f}s, ssh {time.monotonic() - booted:.1f}s); files in {path}")
+    return state
+
+
+def _wait_ssh(ip: str, key: str) -> None:
+    deadline = time.monotonic() + SSH_TIMEOUT
+    while True:
+        proc = subprocess.run(ssh_argv(ip, key) + ["true"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise FleetError(f"{ip} did not answer over SSH within {SSH_TIMEOUT:.0f}s: {proc.stderr.strip()}")
+        time.sleep(0.5)
+
+
+def ssh_argv(ip: str, key: str) -> list[str]:
+    return ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{ip}"]
+
+
+def _write_outputs(state: dict, cluster_image: str) -> None:
+    path = state["dir"]
+    masters = [n["ip"] for n in state["nodes"] if n["role"] == "master"]
+    workers = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
+
+    def clusterfile(ssh: dict) -> str:
+        hosts = [f"    - ips: [{', '.join(masters)}]\n      roles: [master]\n"]
+        if workers:
+            hosts.append(f"    - ips: [{', '.join(workers)}]\n      roles: [node]\n")
+        ssh_lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ssh.items())
+        return (
+            "apiVersion: sealer.io/v2\nkind: Cluster\n"
+            f"metadata:\n  name: {state['name']}\n"
+            f"spec:\n  image: {cluster_image}\n  ssh:\n{ssh_lines}  hosts:\n" + "".join(hosts)
+        )
+
+    files = {
+        "Clusterfile": clusterfile({"user": "root", "pk": state["key"], "port": "22"}),
+        "Clusterfile.passwd": clusterfile({"user": "root", "passwd": state["password"], "port": "22"}),
+        "hosts.yml": _inventory(state, masters, workers),
+        "state.json": json.dumps(state, indent=2) + "\n",
+    }
+    for fname, text in files.items():
+        fd = os.open(os.path.join(path, fname), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def _inventory(state: dict, masters: list[str], workers: list[str]) -> str:
+    def group(ips: list[str]) -> str:
+        return "".join(f"        {ip}:\n          ansible_host: {ip}\n" for ip in ips) or "        {}\n"
+    return (
+        "all:\n  vars:\n    ansible_user: root\n"
+        f"    ansible_ssh_private_key_file: {state['key']}\n"
+        f"    seal_cluster_name: {state['name']}\n"
+        "  children:\n"
+        f"    master:\n      hosts:\n{group(masters)}"
+        f"    node:\n      hosts:\n{group(workers)}"
+    )
+
+
+def load(name: str, out: str | None = None) -> dict:
+    with open(os.path.join(state_dir(name, out), "state.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("image", help="build the node image if its recipe changed; print its reference")
+    u = sub.add_parser("up", help="start a fleet (removing an earlier one of the same name)")
+    u.add_argument("--name", default="dev")
+    u.add_argument("--masters", type=int, default=1)
+    u.add_argument("--nodes", type=int, default=0)
+    u.add_argument("--out", help="directory for Clusterfile, hosts.yml, key (default .cache/fleet/NAME)")
+    u.add_argument("--image", default="k3s:v1.25.3", help="spec.image written to the Clusterfile")
+    d = sub.add_parser("down", help="remove a fleet and everything it left")
+    d.add_argument("--name", default="dev")
+    d.add_argument("--out")
+    s = sub.add_parser("ssh", help="run a command (or a shell) on one node over SSH")
+    s.add_argument("--name", default="dev")
+    s.add_argument("--out")
+    s.add_argument("node", help="node name (e.g. dev-m1) or IP")
+    s.add_argument("command", nargs=argparse.REMAINDER)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "image":
+            print(image())
+        elif args.cmd == "up":
+            state = up(args.name, args.masters, args.nodes, args.out, args.image)
+            for n in state["nodes"]:
+                print(f"{n['name']}\t{n['ip']}\t{n['role']}")
+        elif args.cmd == "down":
+            started = time.monotonic()
+            down(args.name, args.out)
+            log(f"fleet {args.name} removed in {time.monotonic() - started:.1f}s")
+        elif args.cmd == "ssh":
+            state = load(args.name, args.out)
+            ip = next((n["ip"] for n in state["nodes"] if args.node in (n["name"], n["ip"])), None)
+            if ip is None:
+                raise FleetError(f"no node {args.node} in fleet {args.name}")
+            os.execvp("ssh", ssh_argv(ip, state["key"]) + args.command)
+    except FleetError as exc:
+        print(f"fleet: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
