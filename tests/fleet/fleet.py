@@ -270,6 +270,15 @@ def _inventory(state: dict, masters: list[str], workers: list[str]) -> str:
     )
 
 
+def write_instance_config(state: dict, path: str) -> None:
+    """Molecule's delegated-driver instance config: how to reach each platform."""
+    instances = [{"instance": n["name"], "address": n["ip"], "user": "root", "port": 22,
+                  "identity_file": state["key"]} for n in state["nodes"]]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(instances, f, indent=2)  # JSON is YAML
+
+
 def load(name: str, out: str | None = None) -> dict:
     with open(os.path.join(state_dir(name, out), "state.json"), encoding="utf-8") as f:
         return json.load(f)
@@ -285,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--nodes", type=int, default=0)
     u.add_argument("--out", help="directory for Clusterfile, hosts.yml, key (default .cache/fleet/NAME)")
     u.add_argument("--image", default="k3s:v1.25.3", help="spec.image written to the Clusterfile")
+    u.add_argument("--molecule-instance-config", help="also write Molecule's instance config here")
     d = sub.add_parser("down", help="remove a fleet and everything it left")
     d.add_argument("--name", default="dev")
     d.add_argument("--out")
@@ -299,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             print(image())
         elif args.cmd == "up":
             state = up(args.name, args.masters, args.nodes, args.out, args.image)
+            if args.molecule_instance_config:
+                write_instance_config(state, args.molecule_instance_config)
             for n in state["nodes"]:
                 print(f"{n['name']}\t{n['ip']}\t{n['role']}")
         elif args.cmd == "down":

@@ -1,0 +1,338 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: node_prepare
+short_description: Prepare a host for k3s in one call (directories, kernel modules, sysctls, hosts entries)
+version_added: 0.1.0
+description:
+  - Creates the data directories a cluster needs, loads and persists the kernel modules and
+    sysctls k3s expects, and keeps a marked block of entries in C(/etc/hosts) that belongs to
+    one cluster, so that a reset can remove exactly that block.
+  - Kernel modules and sysctls are applied where the host allows it. A host that cannot load a
+    module or write a sysctl (a container, a locked-down kernel) gets a warning naming it, not a
+    failure, unless O(strict=true).
+  - Does all of this in a single task so that a no-op run on a large fleet stays cheap.
+author:
+  - seal.cluster developers
+options:
+  cluster:
+    description:
+      - Name of the cluster that owns the C(/etc/hosts) block and the persisted settings.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) prepares the host.
+      - V(absent) removes the hosts block and the modules-load and sysctl files this module
+        wrote. It leaves directories and the running kernel alone.
+    type: str
+    choices: [present, absent]
+    default: present
+  directories:
+    description:
+      - Directories to create (parents too). Existing directories get the mode set.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      mode:
+        description: Octal mode as a string.
+        type: str
+        default: "0755"
+  kernel_modules:
+    description: Kernel modules to load now and at boot.
+    type: list
+    elements: str
+    default: [overlay, br_netfilter, nf_conntrack]
+  sysctls:
+    description: Kernel parameters to set now and at boot.
+    type: dict
+    default:
+      net.ipv4.ip_forward: "1"
+      net.ipv6.conf.all.forwarding: "1"
+      net.bridge.bridge-nf-call-iptables: "1"
+      net.bridge.bridge-nf-call-ip6tables: "1"
+  hosts:
+    description:
+      - Entries for the cluster's block in O(hosts_path), in order.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      ip:
+        description: Address.
+        type: str
+        required: true
+      hostnames:
+        description: Names for the address.
+        type: list
+        elements: str
+        required: true
+  strict:
+    description: Fail when a kernel module cannot be loaded or a sysctl cannot be set.
+    type: bool
+    default: false
+  hosts_path:
+    description: The hosts file.
+    type: path
+    default: /etc/hosts
+  modules_load_path:
+    description: Where the modules to load at boot are persisted.
+    type: path
+    default: /etc/modules-load.d/seal-k3s.conf
+  sysctl_path:
+    description: Where the sysctls are persisted.
+    type: path
+    default: /etc/sysctl.d/90-seal-k3s.conf
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Prepare the host for k3s
+  seal.cluster.node_prepare:
+    cluster: my-cluster
+    directories:
+      - path: /var/lib/seal/my-cluster
+        mode: "0700"
+    hosts:
+      - ip: 192.168.0.2
+        hostnames: [sea.hub]
+
+- name: Remove what node_prepare added (reset)
+  seal.cluster.node_prepare:
+    cluster: my-cluster
+    state: absent
+"""
+
+RETURN = r"""
+directories_created:
+  description: Directories that were created or had their mode changed.
+  returned: always
+  type: list
+  elements: str
+modules_loaded:
+  description: Kernel modules loaded by this run.
+  returned: always
+  type: list
+  elements: str
+modules_unavailable:
+  description: Kernel modules that are neither loaded nor loadable on this host.
+  returned: always
+  type: list
+  elements: str
+sysctls_set:
+  description: Kernel parameters whose running value was changed, with the new value.
+  returned: always
+  type: dict
+sysctls_unavailable:
+  description: Kernel parameters that do not exist or cannot be written on this host.
+  returned: always
+  type: list
+  elements: str
+files_changed:
+  description: Files (hosts, modules-load, sysctl) whose content changed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils._files import (
+    FileState,
+    read_text,
+    write_in_place,
+)
+from ansible_collections.seal.cluster.plugins.module_utils._marked_block import (
+    hosts_lines,
+    replace_block,
+)
+
+# Built-in modules without parameters have no /sys/module entry; the sysctl tree they
+# provide shows that they are there.
+MODULE_PROOF = {"br_netfilter": "/proc/sys/net/bridge"}
+
+
+class NodePrepare:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.check = module.check_mode
+        self.result = {
+            "changed": False,
+            "directories_created": [],
+            "modules_loaded": [],
+            "modules_unavailable": [],
+            "sysctls_set": {},
+            "sysctls_unavailable": [],
+            "files_changed": [],
+        }
+        self.diffs = []
+
+    def run(self):
+        if self.params["state"] == "present":
+            self.directories()
+            self.kernel_modules()
+            self.sysctls()
+            self.persisted_files()
+        else:
+            self.remove_persisted_files()
+        self.hosts_block()
+        if self.module._diff:
+            self.result["diff"] = self.diffs
+        self.result["changed"] = bool(
+            self.result["directories_created"] or self.result["modules_loaded"]
+            or self.result["sysctls_set"] or self.result["files_changed"]
+        )
+        self.module.exit_json(**self.result)
+
+    def directories(self):
+        for item in self.params["directories"]:
+            path = item["path"]
+            try:
+                mode = int(item["mode"], 8)
+            except ValueError:
+                self.module.fail_json(msg="directories: mode %r of %s is not an octal mode" % (item["mode"], path))
+            current = os.stat(path).st_mode & 0o7777 if os.path.isdir(path) else None
+            if current == mode:
+                continue
+            self.result["directories_created"].append(path)
+            self.diffs.append({"before_header": path, "after_header": path,
+                               "before": "absent\n" if current is None else "mode %s\n" % oct(current),
+                               "after": "directory, mode %s\n" % oct(mode)})
+            if not self.check:
+                os.makedirs(path, exist_ok=True)
+                os.chmod(path, mode)
+
+    def kernel_modules(self):
+        for name in self.params["kernel_modules"]:
+            if os.path.isdir("/sys/module/" + name) or os.path.isdir(MODULE_PROOF.get(name, "/nonexistent")):
+                continue
+            modprobe = self.module.get_bin_path("modprobe")
+            argv = [modprobe, "-n", name] if self.check else [modprobe, name]
+            rc, _out, err = self.module.run_command(argv) if modprobe else (1, "", "modprobe not found")
+            if rc == 0:
+                self.result["modules_loaded"].append(name)
+            else:
+                self.unavailable("modules_unavailable", name, "kernel module %s cannot be loaded: %s" % (name, err.strip()))
+
+    def sysctls(self):
+        for key, value in sorted(self.params["sysctls"].items()):
+            value = str(value)
+            path = "/proc/sys/" + key.replace(".", "/")
+            current = read_text(path)
+            if current is None:
+                self.unavailable("sysctls_unavailable", key, "sysctl %s does not exist on this host" % key)
+                continue
+            if current.split() == value.split():
+                continue
+            if not self.check:
+                try:
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(value)
+                except OSError as exc:
+                    self.unavailable("sysctls_unavailable", key, "sysctl %s cannot be set: %s" % (key, exc))
+                    continue
+            self.result["sysctls_set"][key] = value
+
+    def unavailable(self, bucket, name, message):
+        if self.params["strict"]:
+            self.module.fail_json(msg=message, **self.result)
+        self.result[bucket].append(name)
+        self.module.warn(message)
+
+    def persisted(self):
+        header = "# Managed by seal.cluster (cluster %s); removed by reset.\n" % self.params["cluster"]
+        modules = header + "".join(m + "\n" for m in self.params["kernel_modules"])
+        sysctls = header + "".join("%s = %s\n" % (k, v) for k, v in sorted(self.params["sysctls"].items()))
+        return [(self.params["modules_load_path"], modules), (self.params["sysctl_path"], sysctls)]
+
+    def persisted_files(self):
+        for path, content in self.persisted():
+            state = FileState(path, content, 0o644)
+            if state.changed:
+                self.result["files_changed"].append(path)
+                self.diffs.append(state.diff())
+                if not self.check:
+                    state.apply()
+
+    def remove_persisted_files(self):
+        for path, _content in self.persisted():
+            before = read_text(path)
+            if before is None:
+                continue
+            self.result["files_changed"].append(path)
+            self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": ""})
+            if not self.check:
+                os.unlink(path)
+
+    def hosts_block(self):
+        path = self.params["hosts_path"]
+        before = read_text(path) or ""
+        lines = hosts_lines(self.params["hosts"]) if self.params["state"] == "present" else None
+        try:
+            after = replace_block(before, self.params["cluster"], lines)
+        except ValueError as exc:
+            self.module.fail_json(msg="%s: %s" % (path, exc), **self.result)
+        if after == before:
+            return
+        self.result["files_changed"].append(path)
+        self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
+        if not self.check:
+            if os.path.exists(path):
+                write_in_place(path, after)
+            else:
+                FileState(path, after, 0o644).apply()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cluster=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            directories=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                mode=dict(type="str", default="0755"),
+            )),
+            kernel_modules=dict(type="list", elements="str", default=["overlay", "br_netfilter", "nf_conntrack"]),
+            sysctls=dict(type="dict", default={
+                "net.ipv4.ip_forward": "1",
+                "net.ipv6.conf.all.forwarding": "1",
+                "net.bridge.bridge-nf-call-iptables": "1",
+                "net.bridge.bridge-nf-call-ip6tables": "1",
+            }),
+            hosts=dict(type="list", elements="dict", default=[], options=dict(
+                ip=dict(type="str", required=True),
+                hostnames=dict(type="list", elements="str", required=True),
+            )),
+            strict=dict(type="bool", default=False),
+            hosts_path=dict(type="path", default="/etc/hosts"),
+            modules_load_path=dict(type="path", default="/etc/modules-load.d/seal-k3s.conf"),
+            sysctl_path=dict(type="path", default="/etc/sysctl.d/90-seal-k3s.conf"),
+        ),
+        supports_check_mode=True,
+    )
+    NodePrepare(module).run()
+
+
+if __name__ == "__main__":
+    main()
