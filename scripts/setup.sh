@@ -38,6 +38,21 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# ansible-test sanity installs its own pinned linters; they live in a venv of their own.
+if [ ! -x .cache/sanity-venv/bin/ansible-test ]; then
+  "$PY" -m venv .cache/sanity-venv
+  core=$(grep -i '^ansible-core==' requirements.txt)
+  .cache/sanity-venv/bin/pip install -q "$core"
+fi
+
+pip_boot=$(.cache/sanity-venv/bin/python - <<'PY'
+import ansible_test._internal.python_requirements as r, inspect, re
+print(re.search(r"pip='([0-9.]+)'", inspect.getsource(r)).group(1).replace(".", "_"))
+PY
+)
+mkdir -p ~/.ansible/test/cache
+cp scripts/get_pip_offline.py ~/.ansible/test/cache/get_pip_"$pip_boot".py
+
 # ansible_collections/seal/cluster -> this checkout (Ansible's collections_path and pytest use it)
 mkdir -p .cache/collections/ansible_collections/seal
 ln -sfn ../../../.. .cache/collections/ansible_collections/seal/cluster

@@ -1,5 +1,5 @@
 # Copyright (c) seal.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """File helpers shared by the modules: compare, then write atomically, with a diff."""
 
 from __future__ import annotations

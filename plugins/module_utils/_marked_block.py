@@ -1,5 +1,5 @@
 # Copyright (c) seal.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A block of lines between BEGIN/END marker comments in a text file (e.g. /etc/hosts),
 owned by one cluster, so that reset removes exactly what install added."""
 

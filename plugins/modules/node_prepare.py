@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright (c) seal.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ description:
     failure, unless O(strict=true).
   - Does all of this in a single task so that a no-op run on a large fleet stays cheap.
 author:
-  - seal.cluster developers
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
 options:
   cluster:
     description:
