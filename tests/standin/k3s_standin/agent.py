@@ -1,0 +1,347 @@
+"""The node agent (kubelet's part that the collection sees): token/CA validation loop, node
+password, kubelet client certificate from the supervisor, Node registration with k3s's labels
+and annotations, lease heartbeats, failover between known servers.
+
+Sources: K3S-REFERENCE.md §1 (CA hash check, messages, node password), §3 (labels,
+annotations, load balancer file, readiness), k3s pkg/agent/config/config.go (2 s retry loop)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import threading
+import time
+
+from . import client, images, registries, token as tokmod, util
+from .apiserver import mark_ready
+
+
+def node_password_file() -> str:
+    return os.path.join(util.ETC_RANCHER, "node", "password")
+
+
+def ensure_node_password() -> str:
+    path = node_password_file()
+    if os.path.exists(path):
+        return open(path, encoding="utf-8").read().strip()
+    pw = secrets.token_hex(16)
+    util.write_file(path, pw + "\n", 0o600)
+    return pw
+
+
+def node_id() -> str:
+    path = os.path.join(util.ETC_RANCHER, "node", "id")
+    if os.path.exists(path):
+        return open(path, encoding="utf-8").read().strip()
+    nid = secrets.token_hex(4)
+    util.write_file(path, nid + "\n", 0o600)
+    return nid
+
+
+def parse_taint(spec: str) -> dict:
+    m = re.fullmatch(r"([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)", spec.strip())
+    if not m:
+        raise util.Fatal(f'failed to parse taint "{spec}": invalid taint spec')
+    t = {"key": m.group(1), "effect": m.group(3)}
+    if m.group(2):
+        t["value"] = m.group(2)
+    return t
+
+
+def parse_label(spec: str) -> tuple[str, str]:
+    if "=" not in spec:
+        raise util.Fatal(f'invalid node label "{spec}": must be key=value')
+    k, v = spec.split("=", 1)
+    return k.strip(), v.strip()
+
+
+class ValidationError(Exception):
+    pass
+
+
+def validate_server(url: str, tok: tokmod.Token) -> bytes:
+    """k3s clientaccess: fetch /cacerts, compare the token's CA hash, check the chain; return the CA."""
+    if not url.startswith("https://"):
+        raise ValidationError(f"only https:// URLs are supported, invalid scheme: {url}")
+    try:
+        client.request(url + "/cacerts", ctx=client.context(), timeout=5)
+        util.warn("Cluster CA certificate is trusted by the host CA bundle. Token CA hash will not be validated.")
+    except client.HTTPFailure:
+        pass
+    try:
+        _, ca, _ = client.request(url + "/cacerts", ctx=client.context(verify=False), timeout=5)
+    except client.HTTPFailure as exc:
+        raise ValidationError(f"failed to get CA certs: {exc}") from None
+    try:
+        client.request(url + "/ping", ctx=client.context(ca), timeout=5)
+    except client.HTTPFailure as exc:
+        if exc.code is None:
+            raise ValidationError(f"CA cert validation failed: {exc}") from None
+    actual = tokmod.ca_hash(ca)
+    if tok.ca_hash:
+        if tok.ca_hash != actual:
+            raise ValidationError(tokmod.hash_mismatch_message(tok.ca_hash, actual))
+    else:
+        util.warn("Cluster CA certificate is not trusted by the host CA bundle, but the token does not include a "
+                  "CA hash. Use the full token from the server's node-token file to enable Cluster CA validation.")
+    return ca
+
+
+class NodeAgent:
+    def __init__(self, opts: dict, servers: list[str], tok: tokmod.Token, node_name: str, node_ip: str,
+                 role_labels: dict | None = None, annotations: dict | None = None, is_server: bool = False):
+        self.opts = opts
+        self.data_dir = opts["data-dir"]
+        self.agent_dir = os.path.join(self.data_dir, "agent")
+        self.servers = list(dict.fromkeys(servers))
+        self.tok = tok
+        self.node_name = node_name
+        self.node_ip = node_ip
+        self.role_labels = role_labels or {}
+        self.annotations = annotations or {}
+        self.is_server = is_server
+        self.ca = None
+        self.ctx = None
+        self.stop = threading.Event()
+        self.lb_file = os.path.join(self.agent_dir, "etc", "k3s-agent-load-balancer.json")
+        if not is_server and os.path.exists(self.lb_file):
+            try:
+                known = json.load(open(self.lb_file, encoding="utf-8")).get("ServerAddresses") or []
+                self.servers += [f"https://{a}" for a in known if f"https://{a}" not in self.servers]
+            except ValueError:
+                pass
+
+    # connection --------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Loop until the token validates and a kubelet client certificate is issued."""
+        url = self.servers[0]
+        node_pw = ensure_node_password()
+        while not self.stop.is_set():
+            try:
+                self.ca = validate_server(url, self.tok)
+                hdrs = {"Authorization": self.tok.auth_header(), "K3s-Node-Name": self.node_name,
+                        "K3s-Node-Password": node_pw, "K3s-Node-IP": self.node_ip}
+                try:
+                    _, body, _ = client.request(url + "/v1-k3s/client-kubelet.crt", ctx=client.context(self.ca),
+                                                headers=hdrs, timeout=10)
+                except client.HTTPFailure as exc:
+                    if exc.code == 401:
+                        raise ValidationError(f"token is not valid: {exc}") from None
+                    if exc.code == 403:
+                        util.info("Waiting to retrieve agent configuration; server is not ready: Node password "
+                                  "rejected, duplicate hostname or contents of '/etc/rancher/node/password' may not "
+                                  "match server node-passwd entry, try enabling a unique node name with the "
+                                  "--with-node-id flag")
+                        self.stop.wait(5)
+                        continue
+                    raise ValidationError(str(exc)) from None
+                pem = body.decode()
+                key_at = pem.index("-----BEGIN EC PRIVATE KEY-----")
+                crt, key = pem[:key_at].encode(), pem[key_at:].encode()
+                os.makedirs(self.agent_dir, exist_ok=True)
+                util.write_file(os.path.join(self.agent_dir, "client-kubelet.crt"), crt, 0o644)
+                util.write_file(os.path.join(self.agent_dir, "client-kubelet.key"), key, 0o600)
+                util.write_file(os.path.join(self.agent_dir, "server-ca.crt"), self.ca, 0o644)
+                self.ctx = client.context(self.ca, crt, key)
+                self._learn_servers(url)
+                return
+            except ValidationError as exc:
+                util.error(f"Failed to validate connection to cluster at {url}: {exc}")
+                self.stop.wait(2)
+
+    def _learn_servers(self, url: str) -> None:
+        if self.is_server:
+            return
+        try:
+            _, body, _ = client.request(url + "/v1-k3s/apiservers", ctx=client.context(self.ca),
+                                        headers={"Authorization": self.tok.auth_header()}, timeout=5)
+            addrs = json.loads(body)
+        except (client.HTTPFailure, ValueError):
+            return
+        for a in addrs:
+            if f"https://{a}" not in self.servers:
+                self.servers.append(f"https://{a}")
+        util.write_file(self.lb_file, json.dumps({"ServerURL": self.servers[0],
+                                                  "ServerAddresses": [s[8:] for s in self.servers]}, indent=2), 0o600)
+
+    def api(self, method: str, path: str, body=None, ctype="application/json"):
+        last = None
+        for url in list(self.servers):
+            try:
+                _, data, _ = client.request(url + path, method, body, self.ctx, timeout=8, ctype=ctype)
+                if url != self.servers[0]:
+                    self.servers.remove(url)
+                    self.servers.insert(0, url)
+                    util.info(f"Running load balancer k3s-agent-load-balancer 127.0.0.1:{self.opts.get('lb-server-port', 6444)} -> {url[8:]}")
+                return json.loads(data) if data else None
+            except client.HTTPFailure as exc:
+                last = exc
+                if exc.code is not None and exc.code < 500:
+                    raise
+        raise last or client.HTTPFailure("", None, "no servers")
+
+    # node registration -----------------------------------------------------------------------
+    def node_object(self) -> dict:
+        labels = {
+            "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
+            "kubernetes.io/hostname": self.node_name,
+            "node.kubernetes.io/instance-type": "k3s", "beta.kubernetes.io/instance-type": "k3s",
+        }
+        for spec in self.opts.get("node-label") or []:
+            k, v = parse_label(spec)
+            labels[k] = v
+        labels.update(self.role_labels)
+        taints = [parse_taint(t) for t in self.opts.get("node-taint") or []]
+        ann = {"k3s.io/hostname": util.hostname(), "k3s.io/internal-ip": self.node_ip,
+               "node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true"}
+        ann.update(self.annotations)
+        node = {"kind": "Node", "apiVersion": "v1",
+                "metadata": {"name": self.node_name, "labels": labels, "annotations": ann},
+                "spec": {"podCIDR": "10.42.0.0/24", "podCIDRs": ["10.42.0.0/24"], "providerID": f"k3s://{self.node_name}"},
+                "status": {"addresses": [{"type": "InternalIP", "address": self.node_ip},
+                                         {"type": "Hostname", "address": self.node_name}],
+                           "nodeInfo": self.node_info(), "capacity": {"cpu": str(os.cpu_count() or 1), "pods": "110"},
+                           "allocatable": {"cpu": str(os.cpu_count() or 1), "pods": "110"}}}
+        if taints:
+            node["spec"]["taints"] = taints
+        return mark_ready(node)
+
+    def node_info(self) -> dict:
+        return {"architecture": "amd64", "operatingSystem": "linux", "kernelVersion": platform.release(),
+                "osImage": _os_image(), "containerRuntimeVersion": f"containerd://{util.CONTAINERD_VERSION}",
+                "kubeletVersion": util.VERSION, "kubeProxyVersion": util.VERSION,
+                "machineID": _read("/etc/machine-id"), "bootID": _read("/proc/sys/kernel/random/boot_id"),
+                "systemUUID": ""}
+
+    def register(self) -> None:
+        while not self.stop.is_set():
+            try:
+                try:
+                    existing = self.api("GET", f"/api/v1/nodes/{self.node_name}")
+                except client.HTTPFailure as exc:
+                    if exc.code != 404:
+                        raise
+                    existing = None
+                if existing is None:
+                    self.api("POST", "/api/v1/nodes", self.node_object())
+                    util.info(f"Successfully registered node {self.node_name}")
+                else:
+                    fresh = self.node_object()
+                    # kubelet on restart refreshes default labels and status; --node-label/--node-taint
+                    # apply only at registration (K3S-REFERENCE.md §3)
+                    default_keys = ("kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch",
+                                    "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
+                                    "node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+                    labels = {k: fresh["metadata"]["labels"][k] for k in default_keys}
+                    labels.update(self.role_labels)
+                    patch = {"metadata": {"labels": labels, "annotations": fresh["metadata"]["annotations"]},
+                             "status": {"nodeInfo": fresh["status"]["nodeInfo"],
+                                        "addresses": fresh["status"]["addresses"]}}
+                    self.api("PATCH", f"/api/v1/nodes/{self.node_name}", patch, "application/merge-patch+json")
+                    util.info(f"Node {self.node_name} already registered; updated status")
+                self.heartbeat()
+                return
+            except client.HTTPFailure as exc:
+                util.error(f"Unable to register node {self.node_name} with API server: {exc.status_message() or exc}")
+                self.stop.wait(2)
+
+    def heartbeat(self) -> None:
+        self.api("PUT", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node_name}",
+                 {"spec": {"holderIdentity": self.node_name}})
+        node = self.api("GET", f"/api/v1/nodes/{self.node_name}")
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in node["status"].get("conditions", []))
+        if not ready:
+            new = mark_ready(json.loads(json.dumps(node)))
+            self.api("PATCH", f"/api/v1/nodes/{self.node_name}",
+                     {"status": {"conditions": new["status"]["conditions"]}, "spec": {"taints": new["spec"].get("taints")}},
+                     "application/merge-patch+json")
+            util.info(f"Node {self.node_name} status is now: NodeReady")
+
+    def heartbeat_loop(self) -> None:
+        interval = min(10.0, max(1.0, util.node_grace() / 4))
+        while not self.stop.wait(interval):
+            try:
+                self.heartbeat()
+            except client.HTTPFailure as exc:
+                if exc.code == 404:
+                    util.error(f'Error updating node status, will retry: error getting node "{self.node_name}": '
+                               f'nodes "{self.node_name}" not found')
+                else:
+                    util.error(f"Error updating node status, will retry: {exc}")
+
+
+def prepare_runtime(opts: dict) -> None:
+    """What k3s does before the kubelet: containerd config from registries.yaml, airgap import."""
+    agent_dir = os.path.join(opts["data-dir"], "agent")
+    regs = registries.load(opts.get("private-registry") or "/etc/rancher/k3s/registries.yaml")
+    registries.write_containerd_config(agent_dir, regs, disable_default=opts.get("disable-default-registry-endpoint"))
+    threading.Thread(target=registries.probe_all, args=(regs, agent_dir), daemon=True).start()
+    images.import_dir(agent_dir)
+
+
+def _read(path: str) -> str:
+    try:
+        return open(path, encoding="utf-8").read().strip()
+    except OSError:
+        return ""
+
+
+def _os_image() -> str:
+    for line in _read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return "Linux"
+
+
+def run_agent(opts: dict) -> int:
+    if not opts.get("server"):
+        raise util.Fatal("Error: --server is required")
+    tok_raw = opts.get("token") or ""
+    if opts.get("token-file"):
+        try:
+            tok_raw = open(opts["token-file"], encoding="utf-8").read().strip()
+        except OSError as exc:
+            raise util.Fatal(f"Error: failed to read token file {opts['token-file']}: {exc}") from None
+    if not tok_raw:
+        if not (os.path.exists(os.path.join(opts["data-dir"], "agent", "client-kubelet.crt"))
+                and os.path.exists(os.path.join(opts["data-dir"], "agent", "client-kubelet.key"))):
+            raise util.Fatal("Error: --token is required")
+    if os.geteuid() != 0 and not opts.get("rootless"):
+        raise util.Fatal("Error: agent must be run as root, or with --rootless")
+    url = opts["server"].rstrip("/")
+    if not url.startswith("https://"):
+        raise util.Fatal(f"Error: only https:// URLs are supported, invalid scheme: {url}")
+    try:
+        tok = tokmod.parse(tok_raw, "node")
+    except tokmod.TokenError as exc:
+        raise util.Fatal(f"Error: failed to normalize token; must be in format K10<CA-HASH>::<USERNAME>:<PASSWORD> "
+                         f"or <PASSWORD>: {exc}") from None
+    if tok.username:
+        tok = tokmod.Token(tok.ca_hash, "node", tok.password)  # k3s WithUser("node")
+    util.info(f"Starting k3s agent {util.VERSION} ({util.COMMIT[:8]})")
+    node_name, node_ip = node_identity(opts)
+    prepare_runtime(opts)
+    agent = NodeAgent(opts, [url], tok, node_name, node_ip)
+    agent.connect()
+    agent.register()
+    util.info("k3s agent is up and running")
+    util.sd_notify("READY=1\nSTATUS=k3s agent is up and running")
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
+    agent.heartbeat_loop()
+    util.info("Shutting down k3s agent")
+    return 0
+
+
+def node_identity(opts: dict) -> tuple[str, str]:
+    name = (opts.get("node-name") or util.hostname()).lower()
+    if opts.get("with-node-id"):
+        name = f"{name}-{node_id()}"
+    ips = opts.get("node-ip") or []
+    ip = ips[0] if ips else util.default_ip()
+    return name, ip
