@@ -1,0 +1,20 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import join_plan
+
+
+def k3s_join_plan(masters, hostvars, port=6443, external_datastore=False, registration_address=None):
+    try:
+        return join_plan(list(masters), hostvars, port, external_datastore, registration_address)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {"k3s_join_plan": k3s_join_plan}

@@ -1,0 +1,92 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where k3s's files live on a host and what they contain, as install.sh writes them
+(K3S-REFERENCE §7), so the collection replaces install.sh without running it."""
+
+from __future__ import annotations
+
+BIN_DIR = "/usr/local/bin"
+K3S_BIN = BIN_DIR + "/k3s"
+LINKS = ("kubectl", "crictl", "ctr")
+CONFIG_DIR = "/etc/rancher/k3s"
+CONFIG = CONFIG_DIR + "/config.yaml"
+REGISTRIES = CONFIG_DIR + "/registries.yaml"
+KUBECONFIG = CONFIG_DIR + "/k3s.yaml"
+TOKEN_FILE = CONFIG_DIR + "/token"
+AGENT_TOKEN_FILE = CONFIG_DIR + "/agent-token"
+DATA_DIR = "/var/lib/rancher/k3s"
+UNIT_DIR = "/etc/systemd/system"
+
+SERVICE = {"server": "k3s", "agent": "k3s-agent"}
+
+# Keys `k3s agent` does not define: an agent given one exits with
+# "Incorrect Usage: flag provided but not defined" (K3S-REFERENCE §2), so refuse them up front.
+SERVER_ONLY_KEYS = frozenset((
+    "cluster-init", "cluster-reset", "cluster-reset-restore-path", "datastore-endpoint",
+    "datastore-cafile", "datastore-certfile", "datastore-keyfile", "tls-san", "tls-san-security",
+    "write-kubeconfig", "write-kubeconfig-mode", "write-kubeconfig-group", "disable",
+    "disable-scheduler", "disable-cloud-controller", "disable-kube-proxy", "disable-network-policy",
+    "disable-helm-controller", "disable-apiserver", "disable-etcd", "disable-controller-manager",
+    "agent-token", "agent-token-file", "https-listen-port", "advertise-address", "advertise-port",
+    "bind-address", "cluster-cidr", "service-cidr", "cluster-dns", "cluster-domain",
+    "flannel-backend", "egress-selector-mode", "secrets-encryption", "embedded-registry",
+    "etcd-expose-metrics", "etcd-snapshot-schedule-cron", "etcd-snapshot-retention", "etcd-snapshot-dir",
+    "kube-apiserver-arg", "kube-controller-manager-arg", "kube-scheduler-arg", "etcd-arg",
+    "default-local-storage-path", "service-node-port-range", "token-file-server",
+))
+
+
+
+def service_name(role):
+    return SERVICE[role]
+
+
+def unit_path(role):
+    return "%s/%s.service" % (UNIT_DIR, SERVICE[role])
+
+
+def env_path(role):
+    return unit_path(role) + ".env"
+
+
+def unit_text(role, exec_args=()):
+    """The systemd unit install.sh writes today (Type=notify for server and agent)."""
+    name = SERVICE[role]
+    command = ["server" if role == "server" else "agent"] + list(exec_args)
+    exec_lines = "".join(" \\\n\t'%s'" % arg.replace("'", "'\\''") for arg in command)
+    return (
+        "[Unit]\n"
+        "Description=Lightweight Kubernetes\n"
+        "Documentation=https://k3s.io\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=notify\n"
+        "EnvironmentFile=-/etc/default/%%N\n"
+        "EnvironmentFile=-/etc/sysconfig/%%N\n"
+        "EnvironmentFile=-%s/%s.service.env\n"
+        "KillMode=process\n"
+        "Delegate=yes\n"
+        "User=root\n"
+        "# Having non-zero Limit*s causes performance problems due to accounting overhead\n"
+        "# in the kernel. We recommend using cgroups to do container-local accounting.\n"
+        "LimitNOFILE=1048576\n"
+        "LimitNPROC=infinity\n"
+        "LimitCORE=infinity\n"
+        "TasksMax=infinity\n"
+        "TimeoutStartSec=0\n"
+        "Restart=always\n"
+        "RestartSec=5s\n"
+        "ExecStartPre=-/sbin/modprobe br_netfilter\n"
+        "ExecStartPre=-/sbin/modprobe overlay\n"
+        "ExecStart=%s%s\n"
+    ) % (UNIT_DIR, name, K3S_BIN, exec_lines)
+
+
+def env_text(env):
+    """Env file lines in install.sh's form (K='value'), sorted for stable output."""
+    return "".join("%s='%s'\n" % (k, str(v).replace("'", "'\\''")) for k, v in sorted(env.items()))

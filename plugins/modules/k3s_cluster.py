@@ -1,0 +1,242 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k3s_cluster
+short_description: Reconcile node labels and taints and gate on cluster health, from one server
+version_added: 0.1.0
+description:
+  - Runs on a k3s server and talks to the API through C(k3s kubectl) with the server's kubeconfig.
+  - Waits until the API is ready and every listed node is registered, Ready and running the
+    expected version; on timeout fails with the nodes and what was seen on each.
+  - Sets the labels and taints each node should carry. Keys it set earlier and that are no
+    longer wanted are removed; labels and taints set by others are left alone (the keys this
+    module manages are recorded in the node annotations C(seal.cluster/labels) and C(seal.cluster/taints)).
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+options:
+  nodes:
+    description: The nodes of the cluster.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Node name.
+        type: str
+        required: true
+      host:
+        description: Inventory name of the host, used in messages.
+        type: str
+      labels:
+        description: Labels the node must carry.
+        type: dict
+        default: {}
+      taints:
+        description: Taints as C(key[=value]:Effect).
+        type: list
+        elements: str
+        default: []
+  version:
+    description: Version every node must run (C(status.nodeInfo.kubeletVersion)); empty skips the check.
+    type: str
+  wait_timeout:
+    description: Seconds to wait for the API and the nodes.
+    type: int
+    default: 300
+  kubeconfig:
+    description: Kubeconfig of the server.
+    type: path
+    default: /etc/rancher/k3s/k3s.yaml
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Labels, taints and health gates
+  seal.cluster.k3s_cluster:
+    version: v1.25.3+k3s1
+    nodes:
+      - name: node-1
+        labels: {zone: a}
+        taints: ["dedicated=infra:NoSchedule"]
+  run_once: true
+"""
+
+RETURN = r"""
+nodes:
+  description: Per node name, C(ready), C(version), C(labels) and C(taints) as seen at the end.
+  returned: success
+  type: dict
+"""
+
+import json
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+K3S = "/usr/local/bin/k3s"
+LABELS_NOTE = "seal.cluster/labels"
+TAINTS_NOTE = "seal.cluster/taints"
+TAINT_RE = re.compile(r"^([A-Za-z0-9./_-]+)(?:=([A-Za-z0-9._-]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$")
+
+
+def parse_taint(text):
+    m = TAINT_RE.match(text)
+    if not m:
+        raise ValueError("taint %r is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute" % text)
+    return {"key": m.group(1), "value": m.group(2) or "", "effect": m.group(3)}
+
+
+def taint_id(t):
+    return "%s:%s" % (t["key"], t["effect"])
+
+
+def taint_text(t):
+    return "%s%s:%s" % (t["key"], "=" + t["value"] if t.get("value") else "", t["effect"])
+
+
+class ClusterReconciler:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.changes = []
+        self.diffs = []
+
+    def kubectl(self, *args):
+        return self.module.run_command([K3S, "kubectl", "--kubeconfig", self.p["kubeconfig"]] + list(args))
+
+    def get_nodes(self):
+        rc, out, err = self.kubectl("get", "nodes", "-o", "json")
+        if rc != 0:
+            return None, (err or out).strip()
+        return {n["metadata"]["name"]: n for n in json.loads(out)["items"]}, ""
+
+    @staticmethod
+    def ready(node):
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in node.get("status", {}).get("conditions", []))
+
+    def problems(self, nodes):
+        out = []
+        for want in self.p["nodes"]:
+            who = "%s (host %s)" % (want["name"], want.get("host") or want["name"])
+            node = nodes.get(want["name"])
+            if node is None:
+                out.append("%s: not registered" % who)
+                continue
+            if not self.ready(node):
+                out.append("%s: not Ready" % who)
+            version = node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion")
+            if self.p["version"] and version != self.p["version"]:
+                out.append("%s: runs %s, expected %s" % (who, version, self.p["version"]))
+        return out
+
+    def wait(self):
+        deadline = time.monotonic() + self.p["wait_timeout"]
+        while True:
+            nodes, err = self.get_nodes()
+            seen = ["API not answering: %s" % err] if nodes is None else self.problems(nodes)
+            if not seen:
+                return nodes
+            if time.monotonic() > deadline:
+                self.module.fail_json(msg="cluster not healthy after %ss: %s" % (self.p["wait_timeout"], "; ".join(seen)))
+            time.sleep(2)
+
+    def reconcile(self, node, want):
+        meta = node["metadata"]
+        labels = meta.get("labels", {})
+        notes = meta.get("annotations", {})
+        managed = [k for k in notes.get(LABELS_NOTE, "").split(",") if k]
+        args = []
+        for key, value in sorted(want["labels"].items()):
+            if labels.get(key) != str(value):
+                args.append("%s=%s" % (key, value))
+        for key in managed:
+            if key not in want["labels"] and key in labels:
+                args.append(key + "-")
+        wanted_note = ",".join(sorted(want["labels"]))
+        taints = node.get("spec", {}).get("taints", [])
+        have = {taint_id(t): t for t in taints}
+        wanted = [parse_taint(t) for t in want["taints"]]
+        taint_args = [taint_text(t) for t in wanted if have.get(taint_id(t), {}).get("value", "") != t["value"] or taint_id(t) not in have]
+        managed_t = [k for k in notes.get(TAINTS_NOTE, "").split(",") if k]
+        taint_args += [tid + "-" for tid in managed_t if tid in have and tid not in {taint_id(t) for t in wanted}]
+        wanted_tnote = ",".join(sorted(taint_id(t) for t in wanted))
+        note_args = []
+        if notes.get(LABELS_NOTE, "") != wanted_note:
+            note_args.append("%s=%s" % (LABELS_NOTE, wanted_note))
+        if notes.get(TAINTS_NOTE, "") != wanted_tnote:
+            note_args.append("%s=%s" % (TAINTS_NOTE, wanted_tnote))
+        if not (args or taint_args or note_args):
+            return
+        name = want["name"]
+        self.changes.append(name)
+        self.diffs.append({"before_header": "node/%s" % name, "after_header": "node/%s" % name,
+                           "before": "labels: %s\ntaints: %s\n" % (json.dumps({k: labels.get(k) for k in sorted(set(want["labels"]) | set(managed)) if k in labels}),
+                                                                   json.dumps(sorted(taint_text(t) for t in taints))),
+                           "after": "labels: %s\ntaints: %s\n" % (json.dumps(dict(sorted(want["labels"].items()))),
+                                                                  json.dumps(sorted(want["taints"])))})
+        if self.module.check_mode:
+            return
+        for cmd, items in (("label", args), ("taint", taint_args), ("annotate", note_args)):
+            if items:
+                rc, out, err = self.kubectl(cmd, "node", name, *items, "--overwrite")
+                if rc != 0:
+                    self.module.fail_json(msg="kubectl %s node %s failed: %s" % (cmd, name, (err or out).strip()))
+
+    def run(self):
+        for want in self.p["nodes"]:
+            for t in want["taints"]:
+                try:
+                    parse_taint(t)
+                except ValueError as exc:
+                    self.module.fail_json(msg="node %s: %s" % (want["name"], exc))
+        nodes = self.wait()
+        for want in self.p["nodes"]:
+            self.reconcile(nodes[want["name"]], want)
+        if self.changes and not self.module.check_mode:
+            nodes, _err = self.get_nodes()
+        result = {"changed": bool(self.changes), "nodes": {
+            name: {"ready": self.ready(n), "version": n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion"),
+                   "labels": n["metadata"].get("labels", {}), "taints": [taint_text(t) for t in n.get("spec", {}).get("taints", [])]}
+            for name, n in (nodes or {}).items()}}
+        if self.module._diff:
+            result["diff"] = self.diffs
+        self.module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            nodes=dict(type="list", elements="dict", required=True, options=dict(
+                name=dict(type="str", required=True),
+                host=dict(type="str"),
+                labels=dict(type="dict", default={}),
+                taints=dict(type="list", elements="str", default=[]),
+            )),
+            version=dict(type="str"),
+            wait_timeout=dict(type="int", default=300),
+            kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
+        ),
+        supports_check_mode=True,
+    )
+    ClusterReconciler(module).run()
+
+
+if __name__ == "__main__":
+    main()

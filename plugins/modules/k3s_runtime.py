@@ -1,0 +1,492 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k3s_runtime
+short_description: Install and run k3s (server or agent) on a host from a cluster image rootfs
+version_added: 0.1.0
+description:
+  - Installs the k3s binary from the rootfs (atomic replace, C(kubectl)/C(crictl)/C(ctr) links),
+    the air-gap image archives, C(config.yaml) and C(registries.yaml) (mode 0600), the token
+    file (0600; the token never appears on a command line), the systemd unit and its env file
+    (0600) for a server or an agent, and on servers the auto-deployed manifests.
+  - Restarts the service only when the binary, config, registries, token, unit, env file or
+    air-gap archives really changed; starts it when it is not running.
+  - Waits until the server answers C(/readyz) through its kubeconfig and its node is Ready, or
+    until an agent's service is active. Failing that, reports what it saw.
+  - Replaces install.sh with the same file layout and unit (see the k3s docs' install script);
+    nothing is downloaded.
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+options:
+  state:
+    description:
+      - V(present) installs and runs k3s.
+      - V(query) changes nothing and reports what is installed and running (RV(live), RV(has_data),
+        RV(config_server), RV(version)); the other options are then optional.
+    type: str
+    choices: [present, query]
+    default: present
+  role:
+    description: V(server) runs C(k3s server) as C(k3s.service); V(agent) runs C(k3s agent) as C(k3s-agent.service).
+    type: str
+    choices: [server, agent]
+    required: true
+  rootfs:
+    description:
+      - The cluster image's rootfs on this host. C(bin/k3s) is installed; C(images/*) air-gap
+        archives are copied to the agent images directory; on servers C(manifests/*.yaml) go to
+        the auto-deploy directory.
+    type: path
+  config:
+    description:
+      - k3s configuration, written as C(/etc/rancher/k3s/config.yaml). Keys are k3s's long flag
+        names. Do not put the token here; use O(token).
+      - For an agent, server-only keys are refused before anything changes (k3s agent exits on them).
+    type: dict
+    default: {}
+  secret_config:
+    description:
+      - Config keys whose values are secret (for example C(datastore-endpoint) with a password).
+        Merged into C(config.yaml) and never shown in output or diffs.
+    type: dict
+    default: {}
+  token:
+    description:
+      - The cluster token. Written to O(token_file) (0600) and referenced as C(token-file).
+      - Required with O(state=present).
+    type: str
+  agent_token:
+    description: Separate token for agents (servers only); written to O(agent_token_file), referenced as C(agent-token-file).
+    type: str
+  token_file:
+    description: Where the token is kept on the host.
+    type: path
+    default: /etc/rancher/k3s/token
+  agent_token_file:
+    description: Where the agent token is kept on a server.
+    type: path
+    default: /etc/rancher/k3s/agent-token
+  registries:
+    description:
+      - Content of C(/etc/rancher/k3s/registries.yaml) (C(mirrors), C(configs)) without passwords.
+        Empty writes no file.
+    type: dict
+    default: {}
+  registry_auth:
+    description:
+      - Credentials per registry host, C({"sea.hub:5000": {"username": ..., "password": ...}}),
+        merged into C(configs.<host>.auth) of C(registries.yaml) and never shown in output.
+    type: dict
+    default: {}
+  env:
+    description: Environment for the service, written to the unit's env file (0600); values are not shown.
+    type: dict
+    default: {}
+  manifests:
+    description: On servers, copy the rootfs C(manifests/*.yaml) files to the auto-deploy directory.
+    type: bool
+    default: true
+  wait:
+    description: Wait for readiness after a start or restart (and check it on every run).
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for readiness.
+    type: int
+    default: 300
+  data_dir:
+    description: k3s data directory (C(data-dir)).
+    type: path
+    default: /var/lib/rancher/k3s
+notes:
+  - The node name is C(node-name) from O(config), else the host name, as k3s chooses it.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: First server of an HA cluster
+  seal.cluster.k3s_runtime:
+    role: server
+    rootfs: /var/lib/seal/my-cluster/rootfs
+    token: "{{ cluster_token }}"
+    config:
+      cluster-init: true
+      node-ip: 192.168.0.2
+      tls-san: [192.168.0.2]
+      write-kubeconfig-mode: "0600"
+
+- name: Agent
+  seal.cluster.k3s_runtime:
+    role: agent
+    rootfs: /var/lib/seal/my-cluster/rootfs
+    token: "{{ cluster_token }}"
+    config:
+      server: https://192.168.0.2:6443
+      node-ip: 192.168.0.5
+"""
+
+RETURN = r"""
+version:
+  description: Version of the installed k3s binary (C(k3s --version)), e.g. V(v1.25.3+k3s1).
+  returned: success
+  type: str
+role:
+  description: V(server) or V(agent).
+  returned: always
+  type: str
+service:
+  description: The systemd service name.
+  returned: always
+  type: str
+node_name:
+  description: The node's name in the cluster.
+  returned: always
+  type: str
+changed_items:
+  description: What changed, among C(binary), C(links), C(config), C(registries), C(token), C(agent_token), C(unit), C(env), C(airgap), C(manifests), C(service).
+  returned: always
+  type: list
+  elements: str
+restarted:
+  description: Whether the service was started or restarted by this run.
+  returned: always
+  type: bool
+live:
+  description: Whether the service is active (O(state=query)).
+  returned: when O(state=query)
+  type: bool
+has_data:
+  description: Whether this server already holds a datastore (embedded etcd or sqlite) under the data dir (O(state=query)).
+  returned: when O(state=query)
+  type: bool
+config_server:
+  description: The C(server) value of the current config.yaml, if any (O(state=query)).
+  returned: when O(state=query)
+  type: str
+"""
+
+import glob
+import hashlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
+from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, read_text
+from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
+
+AIRGAP_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", ".tar.bz2", ".tbz")
+RESTART_ITEMS = ("binary", "config", "registries", "token", "agent_token", "unit", "env", "airgap")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except FileNotFoundError:
+        return None
+    return h.hexdigest()
+
+
+class K3sRuntime:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.role = self.p["role"]
+        self.check = module.check_mode
+        self.service = layout.service_name(self.role)
+        self.changed_items = []
+        self.diffs = []
+        self.files = []
+        self.copies = []
+
+    # -- desired state ---------------------------------------------------------------------
+    def validate(self):
+        if not os.path.isfile(os.path.join(self.p["rootfs"], "bin", "k3s")):
+            self.module.fail_json(msg="rootfs %s has no bin/k3s: is the cluster image distributed to this host?" % self.p["rootfs"])
+        config = self.p["config"]
+        for key in ("token", "agent-token"):
+            if key in config:
+                self.module.fail_json(msg="config: put the %s in the %s option, not in config (it would be stored in config.yaml)"
+                                      % (key, key.replace("-", "_")))
+        if self.role == "agent":
+            bad = sorted(k for k in config if k.rstrip("+") in layout.SERVER_ONLY_KEYS)
+            if bad:
+                self.module.fail_json(msg="config for an agent has server-only keys %s; k3s agent would exit with "
+                                          "'flag provided but not defined'" % ", ".join(bad))
+            if not config.get("server"):
+                self.module.fail_json(msg="config for an agent needs 'server' (https://<server>:6443)")
+            if self.p["agent_token"]:
+                self.module.fail_json(msg="agent_token is for servers; give an agent its token in 'token'")
+
+    def desired_config(self):
+        config = dict(self.p["config"])
+        config.update(self.p["secret_config"])
+        config["token-file"] = self.p["token_file"]
+        if self.role == "server" and self.p["agent_token"]:
+            config["agent-token-file"] = self.p["agent_token_file"]
+        if self.p["data_dir"] != layout.DATA_DIR:
+            config["data-dir"] = self.p["data_dir"]
+        return config
+
+    def plan_files(self):
+        header = "# Managed by seal.cluster (k3s_runtime); edits are overwritten.\n"
+        config = self.desired_config()
+        self.add_file("config", layout.CONFIG, header + dump(config), 0o600, masked=self.masked(config))
+        registries = self.desired_registries()
+        if registries:
+            self.add_file("registries", layout.REGISTRIES, header + dump(registries), 0o600,
+                          masked=header + dump(self.p["registries"]) if self.p["registry_auth"] else None)
+        self.add_file("token", self.p["token_file"], self.p["token"].strip() + "\n", 0o600, secret=True)
+        if self.role == "server" and self.p["agent_token"]:
+            self.add_file("agent_token", self.p["agent_token_file"], self.p["agent_token"].strip() + "\n", 0o600, secret=True)
+        self.add_file("unit", layout.unit_path(self.role), layout.unit_text(self.role), 0o644)
+        self.add_file("env", layout.env_path(self.role), layout.env_text(self.p["env"]), 0o600, secret=True)
+
+    def desired_registries(self):
+        registries = dict(self.p["registries"])
+        if self.p["registry_auth"]:
+            configs = dict(registries.get("configs") or {})
+            for host, auth in self.p["registry_auth"].items():
+                entry = dict(configs.get(host) or {})
+                entry["auth"] = dict(auth)
+                configs[host] = entry
+            registries["configs"] = configs
+        return registries
+
+    def masked(self, config):
+        secret = set(self.p["secret_config"]) | {"token", "agent-token"}
+        return dump(dict((k, "********" if k in secret else v) for k, v in config.items()))
+
+    def add_file(self, item, path, content, mode, secret=False, masked=None):
+        state = FileState(path, content, mode, secret=secret)
+        if state.changed:
+            self.changed_items.append(item)
+            diff = state.diff()
+            if masked is not None:
+                diff["after"] = masked
+                diff["before"] = "" if state.before is None else "<previous content>\n"
+            self.diffs.append(diff)
+        self.files.append(state)
+
+    def plan_copies(self):
+        rootfs = self.p["rootfs"]
+        src_bin = os.path.join(rootfs, "bin", "k3s")
+        if sha256_file(src_bin) != sha256_file(layout.K3S_BIN):
+            self.changed_items.append("binary")
+            self.copies.append((src_bin, layout.K3S_BIN, 0o755))
+            self.diffs.append({"before_header": layout.K3S_BIN, "after_header": layout.K3S_BIN,
+                               "before": "sha256 %s\n" % sha256_file(layout.K3S_BIN), "after": "sha256 %s\n" % sha256_file(src_bin)})
+        self.plan_dir_copy("airgap", [p for p in sorted(glob.glob(os.path.join(rootfs, "images", "*")))
+                                      if p.endswith(AIRGAP_SUFFIXES) or p.endswith(".txt")],
+                           os.path.join(self.p["data_dir"], "agent", "images"))
+        if self.role == "server" and self.p["manifests"]:
+            self.plan_dir_copy("manifests", sorted(glob.glob(os.path.join(rootfs, "manifests", "*.yaml"))
+                                                   + glob.glob(os.path.join(rootfs, "manifests", "*.yml"))),
+                               os.path.join(self.p["data_dir"], "server", "manifests"))
+
+    def plan_dir_copy(self, item, sources, dest_dir):
+        for src in sources:
+            dest = os.path.join(dest_dir, os.path.basename(src))
+            if os.path.getsize(src) == (os.path.getsize(dest) if os.path.exists(dest) else -1) and sha256_file(src) == sha256_file(dest):
+                continue
+            if item not in self.changed_items:
+                self.changed_items.append(item)
+            self.copies.append((src, dest, 0o600 if item == "manifests" else 0o644))
+            self.diffs.append({"before_header": dest, "after_header": dest,
+                               "before": "absent\n" if not os.path.exists(dest) else "other content\n",
+                               "after": "copy of %s\n" % src})
+
+    def plan_links(self):
+        missing = []
+        for name in layout.LINKS:
+            path = os.path.join(layout.BIN_DIR, name)
+            if os.path.islink(path) and os.readlink(path) in ("k3s", layout.K3S_BIN):
+                continue
+            found = shutil.which(name)
+            if os.path.lexists(path) and not os.path.islink(path):
+                continue  # a real binary of that name: leave it, as install.sh does
+            if found and os.path.realpath(found) != os.path.realpath(layout.K3S_BIN) and not os.path.lexists(path):
+                continue  # provided elsewhere in PATH
+            missing.append(path)
+        if missing:
+            self.changed_items.append("links")
+        return missing
+
+    # -- actions ---------------------------------------------------------------------------
+    def apply(self, links):
+        for src, dest, mode in self.copies:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".seal-", dir=os.path.dirname(dest))
+            os.close(fd)
+            try:
+                shutil.copyfile(src, tmp)
+                os.chmod(tmp, mode)
+                os.replace(tmp, dest)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        for path in links:
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.symlink("k3s", path)
+        for state in self.files:
+            state.apply()
+
+    def systemctl(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.module.get_bin_path("systemctl", required=True)] + list(args))
+        if check and rc != 0:
+            self.module.fail_json(msg="systemctl %s failed: %s" % (" ".join(args), (err or out).strip()),
+                                  changed_items=self.changed_items, journal=self.journal())
+        return rc, out.strip()
+
+    def journal(self):
+        journalctl = self.module.get_bin_path("journalctl")
+        if not journalctl:
+            return []
+        _rc, out, _err = self.module.run_command([journalctl, "-u", self.service, "-n", "30", "--no-pager", "-o", "cat"])
+        token = self.p["token"]
+        return [line.replace(token, "********") if token else line for line in out.splitlines()]
+
+    def service_state(self):
+        _rc, active = self.systemctl("is-active", self.service, check=False)
+        _rc, enabled = self.systemctl("is-enabled", self.service, check=False)
+        return active, enabled
+
+    def node_name(self):
+        name = self.p["config"].get("node-name")
+        return str(name) if name else socket.gethostname().split(".")[0].lower()
+
+    def kubectl(self, *args):
+        return self.module.run_command([layout.K3S_BIN, "kubectl", "--kubeconfig", layout.KUBECONFIG] + list(args))
+
+    def wait_ready(self):
+        deadline = time.monotonic() + self.p["wait_timeout"]
+        seen = ""
+        while True:
+            active, _enabled = self.service_state()
+            if active == "active":
+                if self.role == "agent":
+                    return
+                rc, out, err = self.kubectl("get", "--raw", "/readyz")
+                if rc == 0 and out.strip() == "ok":
+                    rc, out, err = self.kubectl("get", "node", self.node_name(), "-o",
+                                                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
+                    if rc == 0 and out.strip() == "True":
+                        return
+                    seen = "node %s Ready=%s %s" % (self.node_name(), out.strip() or "?", err.strip())
+                else:
+                    seen = "/readyz: %s" % (out.strip() or err.strip())
+            else:
+                seen = "service %s is %s" % (self.service, active)
+            if time.monotonic() > deadline:
+                self.module.fail_json(msg="k3s %s on %s not ready after %ss: %s" % (self.role, self.node_name(), self.p["wait_timeout"], seen),
+                                      changed_items=self.changed_items, journal=self.journal())
+            time.sleep(2)
+
+    def version(self):
+        if not os.path.exists(layout.K3S_BIN):
+            return None
+        rc, out, _err = self.module.run_command([layout.K3S_BIN, "--version"])
+        first = out.splitlines()[0].split() if rc == 0 and out else []
+        return first[2] if len(first) > 2 else None
+
+    def query(self):
+        active, _enabled = self.service_state()
+        db = os.path.join(self.p["data_dir"], "server", "db")
+        server = None
+        for line in (read_text(layout.CONFIG) or "").splitlines():
+            if line.startswith("server:"):
+                server = line.split(":", 1)[1].strip().strip('"')
+        self.module.exit_json(changed=False, role=self.role, service=self.service, node_name=self.node_name(),
+                              live=active == "active", version=self.version(), config_server=server,
+                              has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
+                              changed_items=[], restarted=False)
+
+    def run(self):
+        if self.p["state"] == "query":
+            self.query()
+        self.validate()
+        self.plan_files()
+        self.plan_copies()
+        links = self.plan_links()
+        active, enabled = self.service_state()
+        needs_restart = any(item in self.changed_items for item in RESTART_ITEMS)
+        start = needs_restart or active != "active"
+        if start:
+            self.changed_items.append("service")
+        elif enabled != "enabled":
+            self.changed_items.append("service")
+        restarted = False
+        if not self.check:
+            self.apply(links)
+            if "unit" in self.changed_items:
+                self.systemctl("daemon-reload")
+            if enabled != "enabled":
+                self.systemctl("enable", self.service)
+            if start:
+                # Type=notify: start/restart returns once k3s reported READY (or failed).
+                self.systemctl("restart" if active == "active" else "start", self.service)
+                restarted = True
+            if self.p["wait"]:
+                self.wait_ready()
+        result = dict(
+            changed=bool(self.changed_items), changed_items=self.changed_items, restarted=restarted,
+            role=self.role, service=self.service, node_name=self.node_name(),
+            version=self.version(),
+        )
+        if self.module._diff:
+            result["diff"] = self.diffs
+        self.module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", default="present", choices=["present", "query"]),
+            role=dict(type="str", required=True, choices=["server", "agent"]),
+            rootfs=dict(type="path"),
+            config=dict(type="dict", default={}),
+            secret_config=dict(type="dict", default={}, no_log=True),
+            token=dict(type="str", no_log=True),
+            agent_token=dict(type="str", no_log=True),
+            token_file=dict(type="path", default=layout.TOKEN_FILE),
+            agent_token_file=dict(type="path", default=layout.AGENT_TOKEN_FILE),
+            registries=dict(type="dict", default={}),
+            registry_auth=dict(type="dict", default={}, no_log=True),
+            env=dict(type="dict", default={}, no_log=True),
+            manifests=dict(type="bool", default=True),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="int", default=300),
+            data_dir=dict(type="path", default=layout.DATA_DIR),
+        ),
+        required_if=[("state", "present", ("rootfs", "token"))],
+        supports_check_mode=True,
+    )
+    K3sRuntime(module).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rootfs
+short_description: Put a cluster image's rootfs on a host, once per image digest
+version_added: 0.1.0
+description:
+  - Ships a tar archive of a cluster image's rootfs from the controller to the host and
+    unpacks it at O(dest), unless O(dest) already carries the marker of the same image digest.
+    The archive is sent only when needed.
+  - The rootfs is unpacked next to O(dest) and renamed into place, so a host never holds a
+    half-unpacked rootfs under O(dest); the previous rootfs is removed only after the new one
+    is complete. The marker file C(.seal-digest) inside O(dest) records the digest.
+  - The action plugin part runs on the controller (it reads O(src)); the module part runs on the host.
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+options:
+  src:
+    description:
+      - The rootfs on the controller, a directory (a tar of it is made once per digest, next to
+        it) or a tar archive. Required unless O(state=absent).
+    type: path
+  digest:
+    description: Digest of the cluster image (C(sha256:...)). Required unless O(state=absent).
+    type: str
+  dest:
+    description: Directory on the host that holds the rootfs.
+    type: path
+    required: true
+  state:
+    description: V(present) puts the rootfs in place; V(absent) removes O(dest).
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
+    support: full
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Distribute the cluster image rootfs
+  seal.cluster.rootfs:
+    src: /root/.cache/seal/rootfs/sha256-abc.tar
+    digest: sha256:abc...
+    dest: /var/lib/seal/my-cluster/rootfs
+"""
+
+RETURN = r"""
+digest:
+  description: Digest recorded at O(dest) after the run (V(null) when absent).
+  returned: always
+  type: str
+previous_digest:
+  description: Digest that was recorded before the run.
+  returned: always
+  type: str
+transferred:
+  description: Whether the archive was sent to the host.
+  returned: always
+  type: bool
+"""
+
+import os
+import shutil
+import tarfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+MARKER = ".seal-digest"
+
+
+def read_marker(dest):
+    try:
+        with open(os.path.join(dest, MARKER), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+class RootfsInstaller:
+    """Host side. The action plugin calls it with _query first, then with the shipped archive."""
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+
+    def run(self):
+        dest = self.p["dest"]
+        before = read_marker(dest)
+        result = {"changed": False, "previous_digest": before, "digest": before, "transferred": False}
+        if self.p["state"] == "absent":
+            if os.path.lexists(dest):
+                result.update(changed=True, digest=None)
+                if not self.module.check_mode:
+                    shutil.rmtree(dest)
+            self.module.exit_json(**result)
+        if before == self.p["digest"] or self.p["_query"]:
+            self.module.exit_json(**result)
+        archive = self.p["_archive"]
+        if not archive:
+            self.module.fail_json(msg="rootfs: no archive was shipped for %s" % dest)
+        staging = dest + ".new"
+        if os.path.lexists(staging):
+            shutil.rmtree(staging)
+        os.makedirs(staging, mode=0o755)
+        try:
+            self.unpack(archive, staging)
+            with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as f:
+                f.write(self.p["digest"] + "\n")
+            old = dest + ".old"
+            if os.path.lexists(old):
+                shutil.rmtree(old)
+            if os.path.lexists(dest):
+                os.rename(dest, old)
+            os.rename(staging, dest)
+            if os.path.lexists(old):
+                shutil.rmtree(old)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            shutil.rmtree(staging, ignore_errors=True)
+            self.module.fail_json(msg="rootfs: unpacking %s into %s failed: %s" % (archive, dest, exc))
+        finally:
+            if os.path.exists(archive):
+                os.unlink(archive)
+        result.update(changed=True, digest=self.p["digest"], transferred=True)
+        self.module.exit_json(**result)
+
+    def unpack(self, archive, staging):
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = os.path.normpath(member.name)
+                if name.startswith("..") or os.path.isabs(name):
+                    raise ValueError("unsafe path %r in the rootfs archive" % member.name)
+                if (member.issym() or member.islnk()) and (os.path.isabs(member.linkname) or os.path.normpath(
+                        os.path.join(os.path.dirname(name), member.linkname)).startswith("..")):
+                    raise ValueError("link %r points outside the rootfs" % member.name)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(staging, filter="tar")
+            else:
+                tar.extractall(staging)  # nosec: members checked above
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path"),
+            digest=dict(type="str"),
+            dest=dict(type="path", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            _query=dict(type="bool", default=False),
+            _archive=dict(type="path"),
+        ),
+        required_if=[("state", "present", ("digest",))],
+        supports_check_mode=True,
+    )
+    RootfsInstaller(module).run()
+
+
+if __name__ == "__main__":
+    main()
