@@ -127,7 +127,17 @@ class EmbeddedEtcd:
                 util.info(f"Removing stale etcd member {m.get('name') or m.get('ID')} with our peer URL {self.peer_url()}")
                 cli.member_remove(m["ID"])
         util.info(f"Adding member {name}={self.peer_url()} to etcd cluster {members and [m.get('name') for m in members]}")
-        out = cli.member_add([self.peer_url()])
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                out = cli.member_add([self.peer_url()])
+                break
+            except StoreUnavailable as exc:
+                # etcd refuses new voting members until every member has been active for a while
+                if "unhealthy cluster" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                util.info(f"etcd cluster not ready to add member {name}, retrying: {exc}")
+                time.sleep(2)
         cluster = []
         for m in out.get("members") or []:
             mname = m.get("name") or (name if self.peer_url() in (m.get("peerURLs") or []) else "")
@@ -167,6 +177,7 @@ class EmbeddedEtcd:
             "peer-transport-security": peer,
             "heartbeat-interval": 500,
             "election-timeout": 5000,
+            "enable-grpc-gateway": True,
             "logger": "zap",
             "log-level": "warn",
             "listen-metrics-urls": "http://127.0.0.1:2381" if not self.node_ip.startswith("127.") else "",

@@ -447,8 +447,9 @@ def cmd_get(k: Kube, args, flags) -> int:
             print(f"No resources found in {ns} namespace." if ns else "No resources found", file=sys.stderr)
             return 0
         if ns is not None and fmt in ("", "wide"):
-            text = render(objs, False, fmt, kind, not _bool(flags, "no-headers"))
-            sys.stdout.write("\n".join(l.split("   ", 1)[1].lstrip() if False else l for l in text.splitlines()) + "\n")
+            rows = [r.split("   ", 1)[1].lstrip() if "   " in r else r
+                    for r in render(objs, False, fmt, kind, True).splitlines()]
+            sys.stdout.write("\n".join(rows[0 if not _bool(flags, "no-headers") else 1:]) + "\n")
             return 0
     if not objs and fmt in ("", "wide"):
         print("No resources found", file=sys.stderr)

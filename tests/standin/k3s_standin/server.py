@@ -365,7 +365,7 @@ class Server:
         ann["k3s.io/node-config-hash"] = base64.b32encode(os.urandom(20)).decode()[:32]
         ann["k3s.io/node-env"] = "{}"
         agentmod.prepare_runtime(self.opts)
-        tok = tokmod.Token("", "node", self.boot["agent-password"])
+        tok = tokmod.Token(tokmod.ca_hash(self.server_ca), "node", self.boot["agent-password"])
         self.agent = agentmod.NodeAgent(self.opts, [f"https://{host}:{self.port}"], tok, self.node_name,
                                         self.node_ip, labels, ann, is_server=True)
         self.agent.connect()
