@@ -15,6 +15,17 @@ def k3s_join_plan(masters, hostvars, port=6443, external_datastore=False, regist
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def k3s_node_specs(hosts, hostvars):
+    """Per host: node name (as k3s_runtime reported it), labels and taints from the inventory."""
+    specs = []
+    for host in hosts:
+        hv = hostvars[host]
+        result = hv.get("runtime_result") or hv.get("k3s_query") or {}
+        specs.append({"name": result.get("node_name") or host, "host": host,
+                      "labels": dict(hv.get("seal_labels") or {}), "taints": list(hv.get("seal_taints") or [])})
+    return specs
+
+
 class FilterModule:
     def filters(self):
-        return {"k3s_join_plan": k3s_join_plan}
+        return {"k3s_join_plan": k3s_join_plan, "k3s_node_specs": k3s_node_specs}

@@ -82,8 +82,8 @@ options:
     default: {}
   registry_auth:
     description:
-      - Credentials per registry host, C({"sea.hub:5000": {"username": ..., "password": ...}}),
-        merged into C(configs.<host>.auth) of C(registries.yaml) and never shown in output.
+      - "Credentials per registry host, for example C({\"sea.hub:5000\": {\"username\": \"admin\", \"password\": \"...\"}}),
+        merged into C(configs.<host>.auth) of C(registries.yaml) and never shown in output."
     type: dict
     default: {}
   env:
