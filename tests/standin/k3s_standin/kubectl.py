@@ -359,10 +359,9 @@ def _main(argv: list[str]) -> int:
         raise KubectlError(f'error: unknown command "{cmd}" for "kubectl"\n\nDid you mean this?\n\tget\n\n'
                            f"Run 'kubectl --help' for usage." if cmd not in _REAL_KUBECTL else
                            f"error: `kubectl {cmd}` is not modelled by the k3s stand-in")
+    removed = {"delete-local-data"} if util.version_tuple(util.VERSION)[1] >= 27 else set()  # gone in kubectl 1.27
     for f in flags:
-        if f not in KNOWN_FLAGS[cmd] | GLOBAL_FLAGS:
-            if f == "delete-local-data" and util.version_tuple(util.VERSION)[1] >= 27:
-                pass
+        if f not in (KNOWN_FLAGS[cmd] | GLOBAL_FLAGS) - removed:
             raise KubectlError(f"error: unknown flag: --{f}\nSee 'kubectl {cmd} --help' for usage.")
     if "delete-local-data" in flags:
         print("Flag --delete-local-data has been deprecated, This option is deprecated and will be deleted. "
