@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k3s_reset
+short_description: Remove everything a k3s install made on a host
+version_added: 0.1.0
+description:
+  - Does what k3s's C(k3s-killall.sh) and C(k3s-uninstall.sh) do, without needing them on the
+    host, and also removes what seal.cluster added: stops and disables the k3s services, kills
+    the processes k3s left (containerd shims, etcd), unmounts what lies under C(/run/k3s) and the
+    kubelet's directories, deletes the network interfaces and iptables rules k3s and flannel
+    made, and removes the units, env files, binary and links, C(/etc/rancher), the data
+    directory, C(/var/lib/kubelet), C(/var/lib/cni) and the cluster's seal data directory.
+  - Idempotent, and safe after a half-finished install: every step skips what is not there.
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+options:
+  data_dir:
+    description: k3s data directory.
+    type: path
+    default: /var/lib/rancher/k3s
+  extra_paths:
+    description: More paths to remove (for example the cluster's seal data directory).
+    type: list
+    elements: path
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Reset the host
+  seal.cluster.k3s_reset:
+    extra_paths: [/var/lib/seal/my-cluster]
+"""
+
+RETURN = r"""
+removed:
+  description: What was stopped, killed, unmounted, deleted or removed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import glob
+import os
+import re
+import shutil
+import signal
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+UNIT_DIR = "/etc/systemd/system"
+BIN_DIR = "/usr/local/bin"
+INTERFACES = ("cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0", "flannel-wg", "flannel-wg-v6")
+MOUNT_ROOTS = ("/run/k3s", "/var/lib/kubelet/pods", "/var/lib/kubelet/plugins", "/run/netns/cni-")
+IPTABLES_MATCH = re.compile(r"KUBE-|CNI-|flannel", re.IGNORECASE)
+PATHS = ("/etc/rancher", "/run/k3s", "/run/flannel", "/var/lib/kubelet", "/var/lib/cni")
+
+
+class Resetter:
+    def __init__(self, module):
+        self.module = module
+        self.check = module.check_mode
+        self.removed = []
+
+    def cmd(self, *argv, data=None):
+        exe = self.module.get_bin_path(argv[0])
+        if not exe:
+            return 127, "", ""
+        return self.module.run_command([exe] + list(argv[1:]), data=data, binary_data=True)
+
+    def services(self):
+        units = sorted(glob.glob(os.path.join(UNIT_DIR, "k3s*.service")))
+        for unit in units:
+            name = os.path.basename(unit)
+            rc, out, _err = self.cmd("systemctl", "is-active", name)
+            if out.strip() in ("active", "activating", "reloading") or rc == 0:
+                self.removed.append("service %s stopped" % name)
+                if not self.check:
+                    self.cmd("systemctl", "stop", name)
+            if not self.check:
+                self.cmd("systemctl", "disable", name)
+                self.cmd("systemctl", "reset-failed", name)
+        return units
+
+    def processes(self):
+        data = os.path.realpath(self.module.params["data_dir"])
+        victims = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                exe = os.readlink("/proc/%s/exe" % pid)
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if int(pid) in (os.getpid(), os.getppid()):
+                continue
+            first = argv[0].decode(errors="replace") if argv else ""
+            k3s_daemon = any(a.endswith(b"/k3s") or a == b"k3s" for a in argv[:2]) and (b"server" in argv or b"agent" in argv)
+            if exe.startswith(data + "/") or first.startswith(data + "/") or k3s_daemon:
+                victims.append(int(pid))
+        for pid in victims:
+            self.removed.append("process %d killed" % pid)
+            if not self.check:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if victims and not self.check:
+            time.sleep(0.5)
+
+    def mounts(self):
+        with open("/proc/self/mounts", encoding="utf-8") as f:
+            points = [line.split()[1].replace("\\040", " ") for line in f]
+        data = self.module.params["data_dir"]
+        for point in sorted(points, key=len, reverse=True):
+            if point.startswith(MOUNT_ROOTS) or point.startswith(data + "/"):
+                self.removed.append("unmounted %s" % point)
+                if not self.check:
+                    self.cmd("umount", "-f", "-l", point)
+
+    def interfaces(self):
+        if not os.path.isdir("/sys/class/net"):
+            return
+        for name in sorted(os.listdir("/sys/class/net")):
+            master = os.path.join("/sys/class/net", name, "master")
+            enslaved = os.path.islink(master) and os.path.basename(os.readlink(master)) == "cni0"
+            if name in INTERFACES or enslaved:
+                self.removed.append("interface %s deleted" % name)
+                if not self.check:
+                    self.cmd("ip", "link", "delete", name)
+
+    def iptables(self):
+        for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
+            rc, out, _err = self.cmd(save)
+            if rc != 0:
+                continue
+            text = out.decode() if isinstance(out, bytes) else out
+            kept = [line for line in text.splitlines() if not IPTABLES_MATCH.search(line)]
+            if len(kept) == len(text.splitlines()):
+                continue
+            self.removed.append("%s rules of KUBE-/CNI-/flannel removed" % save.split("-")[0])
+            if not self.check:
+                self.cmd(restore, data="\n".join(kept) + "\n")
+
+    def files(self, units):
+        paths = list(units) + [u + ".env" for u in units]
+        paths += [os.path.join(BIN_DIR, n) for n in ("kubectl", "crictl", "ctr") if os.path.islink(os.path.join(BIN_DIR, n))]
+        paths += [os.path.join(BIN_DIR, "k3s"), os.path.join(BIN_DIR, "k3s-killall.sh"), os.path.join(BIN_DIR, "k3s-uninstall.sh"),
+                  os.path.join(BIN_DIR, "k3s-agent-uninstall.sh")]
+        paths += list(PATHS) + [self.module.params["data_dir"]] + list(self.module.params["extra_paths"])
+        for path in paths:
+            if not os.path.lexists(path):
+                continue
+            self.removed.append("removed %s" % path)
+            if self.check:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+                if os.path.exists(path):  # a busy mount point: unmount below it and retry
+                    self.mounts()
+                    shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        if units and not self.check:
+            self.cmd("systemctl", "daemon-reload")
+
+    def run(self):
+        units = self.services()
+        self.processes()
+        self.mounts()
+        self.interfaces()
+        self.iptables()
+        self.files(units)
+        self.module.exit_json(changed=bool(self.removed), removed=self.removed)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+            extra_paths=dict(type="list", elements="path", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    Resetter(module).run()
+
+
+if __name__ == "__main__":
+    main()
