@@ -45,7 +45,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
         if not args.get("digest"):
             raise AnsibleActionFail("rootfs: digest is required")
-        query = self._execute_module(module_name=module, module_args=dict(args, src=None, _query=True), task_vars=task_vars)
+        query = self._execute_module(module_name=module, module_args=dict(args, src=None, state="query"), task_vars=task_vars)
+        query["changed"] = False
         if query.get("failed") or query.get("previous_digest") == args.get("digest"):
             result.update(query)
             return result
@@ -58,8 +59,7 @@ class ActionModule(ActionBase):
         remote = self._connection._shell.join_path(tmpdir, "rootfs.tar")
         self._transfer_file(archive_of(src, args["digest"]), remote)
         self._fixup_perms2((tmpdir, remote))
-        result.update(self._execute_module(module_name=module, module_args=dict(args, src=None, _archive=remote),
-                                           task_vars=task_vars))
+        result.update(self._execute_module(module_name=module, module_args=dict(args, src=remote), task_vars=task_vars))
         if self._task.diff:
             result["diff"] = {"before": "digest %s\n" % query.get("previous_digest"), "after": "digest %s\n" % args.get("digest")}
         self._remove_tmp_path(tmpdir)

@@ -36,7 +36,6 @@ SERVER_ONLY_KEYS = frozenset((
 ))
 
 
-
 def service_name(role):
     return SERVICE[role]
 

@@ -186,9 +186,9 @@ class ClusterReconciler:
             return
         name = want["name"]
         self.changes.append(name)
+        shown = {k: labels[k] for k in sorted(set(want["labels"]) | set(managed)) if k in labels}
         self.diffs.append({"before_header": "node/%s" % name, "after_header": "node/%s" % name,
-                           "before": "labels: %s\ntaints: %s\n" % (json.dumps({k: labels.get(k) for k in sorted(set(want["labels"]) | set(managed)) if k in labels}),
-                                                                   json.dumps(sorted(taint_text(t) for t in taints))),
+                           "before": "labels: %s\ntaints: %s\n" % (json.dumps(shown), json.dumps(sorted(taint_text(t) for t in taints))),
                            "after": "labels: %s\ntaints: %s\n" % (json.dumps(dict(sorted(want["labels"].items()))),
                                                                   json.dumps(sorted(want["taints"])))})
         if self.module.check_mode:

@@ -11,12 +11,12 @@ short_description: Remove everything a k3s install made on a host
 version_added: 0.1.0
 description:
   - Does what k3s's C(k3s-killall.sh) and C(k3s-uninstall.sh) do, without needing them on the
-    host, and also removes what seal.cluster added: stops and disables the k3s services, kills
+    host, and also removes what seal.cluster added. It stops and disables the k3s services, kills
     the processes k3s left (containerd shims, etcd), unmounts what lies under C(/run/k3s) and the
     kubelet's directories, deletes the network interfaces and iptables rules k3s and flannel
     made, and removes the units, env files, binary and links, C(/etc/rancher), the data
     directory, C(/var/lib/kubelet), C(/var/lib/cni) and the cluster's seal data directory.
-  - Idempotent, and safe after a half-finished install: every step skips what is not there.
+  - Idempotent, and safe after a half-finished install; every step skips what is not there.
 author:
   - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
@@ -156,7 +156,7 @@ class Resetter:
             kept = [line for line in text.splitlines() if not IPTABLES_MATCH.search(line)]
             if len(kept) == len(text.splitlines()):
                 continue
-            self.removed.append("%s rules of KUBE-/CNI-/flannel removed" % save.split("-")[0])
+            self.removed.append("%s rules of KUBE-/CNI-/flannel removed" % save.split("-", maxsplit=1)[0])
             if not self.check:
                 self.cmd(restore, data="\n".join(kept) + "\n")
 

@@ -159,7 +159,9 @@ node_name:
   returned: always
   type: str
 changed_items:
-  description: What changed, among C(binary), C(links), C(config), C(registries), C(token), C(agent_token), C(unit), C(env), C(airgap), C(manifests), C(service).
+  description:
+    - What changed, among C(binary), C(links), C(config), C(registries), C(token), C(agent_token),
+      C(unit), C(env), C(airgap), C(manifests), C(service).
   returned: always
   type: list
   elements: str

@@ -26,7 +26,8 @@ options:
   src:
     description:
       - The rootfs on the controller, a directory (a tar of it is made once per digest, next to
-        it) or a tar archive. Required unless O(state=absent).
+        it) or a tar archive. The action plugin ships it and hands the module the host's copy.
+      - Required with O(state=present).
     type: path
   digest:
     description: Digest of the cluster image (C(sha256:...)). Required unless O(state=absent).
@@ -36,9 +37,12 @@ options:
     type: path
     required: true
   state:
-    description: V(present) puts the rootfs in place; V(absent) removes O(dest).
+    description:
+      - V(present) puts the rootfs in place; V(absent) removes O(dest).
+      - V(query) changes nothing and reports the digest recorded at O(dest) (the action plugin
+        asks this first, so that converged hosts get no copy).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, query]
     default: present
 attributes:
   action:
@@ -111,11 +115,14 @@ class RootfsInstaller:
                 if not self.module.check_mode:
                     shutil.rmtree(dest)
             self.module.exit_json(**result)
-        if before == self.p["digest"] or self.p["_query"]:
+        if self.p["state"] == "query" or before == self.p["digest"]:
             self.module.exit_json(**result)
-        archive = self.p["_archive"]
-        if not archive:
-            self.module.fail_json(msg="rootfs: no archive was shipped for %s" % dest)
+        archive = self.p["src"]
+        if not archive or not os.path.isfile(archive):
+            self.module.fail_json(msg="rootfs: archive %s is not on the host (use the action plugin, which ships it)" % archive)
+        if self.module.check_mode:
+            result.update(changed=True, digest=self.p["digest"])
+            self.module.exit_json(**result)
         staging = dest + ".new"
         if os.path.lexists(staging):
             shutil.rmtree(staging)
@@ -135,9 +142,6 @@ class RootfsInstaller:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             shutil.rmtree(staging, ignore_errors=True)
             self.module.fail_json(msg="rootfs: unpacking %s into %s failed: %s" % (archive, dest, exc))
-        finally:
-            if os.path.exists(archive):
-                os.unlink(archive)
         result.update(changed=True, digest=self.p["digest"], transferred=True)
         self.module.exit_json(**result)
 
@@ -162,11 +166,9 @@ def main():
             src=dict(type="path"),
             digest=dict(type="str"),
             dest=dict(type="path", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            _query=dict(type="bool", default=False),
-            _archive=dict(type="path"),
+            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
         ),
-        required_if=[("state", "present", ("digest",))],
+        required_if=[("state", "present", ("digest", "src"))],
         supports_check_mode=True,
     )
     RootfsInstaller(module).run()

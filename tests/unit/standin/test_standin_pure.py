@@ -38,19 +38,19 @@ def test_dropins_merge_last_wins_and_plus_appends(tmp_path):
 
 def test_dropins_used_without_main_file_and_env_wins(tmp_path):
     write(str(tmp_path / "other.yaml.d" / "a.yaml"), "token: abc\n")
-    path, merged, _ = config.load(["--config", "/nonexistent.yaml"], {"K3S_CONFIG_FILE": str(tmp_path / "other.yaml")})
+    path, merged, _unused = config.load(["--config", "/nonexistent.yaml"], {"K3S_CONFIG_FILE": str(tmp_path / "other.yaml")})
     assert path == str(tmp_path / "other.yaml") and merged == {"token": "abc"}
 
 
 def test_yaml11_octal_mode_becomes_decimal_string(tmp_path):
     write(str(tmp_path / "c.yaml"), "write-kubeconfig-mode: 0644\ncluster-init: true\n")
-    _, merged, _ = config.load(["-c", str(tmp_path / "c.yaml")], {})
+    _unused, merged, _unused = config.load(["-c", str(tmp_path / "c.yaml")], {})
     assert merged == {"write-kubeconfig-mode": "420", "cluster-init": "true"}
 
 
 def test_server_drops_unknown_keys_agent_rejects_them(tmp_path, capsys):
     write(str(tmp_path / "c.yaml"), "cluster-init: true\nbogus-key: 1\ntls-san: [a, b]\n")
-    opts, _, _ = cli.resolve(cli.SERVER_FLAGS, ["--config", str(tmp_path / "c.yaml")], env={})
+    opts, _unused, _unused = cli.resolve(cli.SERVER_FLAGS, ["--config", str(tmp_path / "c.yaml")], env={})
     assert opts["cluster-init"] is True and opts["tls-san"] == ["a", "b"]
     assert "Unknown flag --bogus-key found in config.yaml, skipping" in capsys.readouterr().err
     write(str(tmp_path / "a.yaml"), "server: https://x:6443\ntoken: t\ncluster-init: true\n")
@@ -61,17 +61,17 @@ def test_server_drops_unknown_keys_agent_rejects_them(tmp_path, capsys):
 def test_precedence_cli_over_file_over_env(tmp_path):
     write(str(tmp_path / "c.yaml"), "node-name: fromfile\nnode-label: [f=1]\n")
     env = {"K3S_NODE_NAME": "fromenv", "K3S_TOKEN": "envtok"}
-    opts, _, _ = cli.resolve(cli.SERVER_FLAGS, ["-c", str(tmp_path / "c.yaml"), "--node-name", "fromcli",
-                                                "--node-label", "c=1"], env=env)
+    argv = ["-c", str(tmp_path / "c.yaml"), "--node-name", "fromcli", "--node-label", "c=1"]
+    opts, _unused, _unused = cli.resolve(cli.SERVER_FLAGS, argv, env=env)
     assert opts["node-name"] == "fromcli"
     assert opts["node-label"] == ["c=1"]  # a CLI list replaces the file's list
     assert opts["token"] == "envtok"
-    opts, _, _ = cli.resolve(cli.SERVER_FLAGS, ["-c", str(tmp_path / "c.yaml")], env=env)
+    opts, _unused, _unused = cli.resolve(cli.SERVER_FLAGS, ["-c", str(tmp_path / "c.yaml")], env=env)
     assert opts["node-name"] == "fromfile" and opts["node-label"] == ["f=1"]
 
 
 def test_go_flag_syntax():
-    vals, pos, _ = cli.parse_flags(cli.SERVER_FLAGS, ["-cluster-init", "--token=a", "-t", "b", "--tls-san", "x,y", "extra"])
+    vals, pos, _unused = cli.parse_flags(cli.SERVER_FLAGS, ["-cluster-init", "--token=a", "-t", "b", "--tls-san", "x,y", "extra"])
     assert vals == {"cluster-init": True, "token": "b", "tls-san": ["x", "y"]} and pos == ["extra"]
     with pytest.raises(cli.UsageError, match="flag needs an argument: -token"):
         cli.parse_flags(cli.SERVER_FLAGS, ["--token"])
@@ -110,10 +110,10 @@ def test_token_errors(raw, msg):
 def test_ca_hash_single_cert_is_file_hash():
     from k3s_standin import pki
 
-    crt, _ = pki.new_ca("k3s-server-ca")
+    crt, _unused = pki.new_ca("k3s-server-ca")
     assert token.ca_hash(crt) == hashlib.sha256(crt).hexdigest()
     root, rkey = pki.new_ca("root")
-    inter, _ = pki.issue(root, rkey, "intermediate")
+    inter, _unused = pki.issue(root, rkey, "intermediate")
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
