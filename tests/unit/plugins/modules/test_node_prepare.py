@@ -1,29 +1,24 @@
 """node_prepare run as Ansible runs it (JSON args on stdin), against files in a temp dir."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-MODULE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins", "modules", "node_prepare.py")
 
-
-def run(tmp_path, check=False, diff=False, **params):
-    args = {
-        "cluster": "c1",
-        "kernel_modules": [],
-        "sysctls": {},
-        "hosts_path": str(tmp_path / "hosts"),
-        "modules_load_path": str(tmp_path / "modules-load.d" / "seal-k3s.conf"),
-        "sysctl_path": str(tmp_path / "sysctl.d" / "90-seal-k3s.conf"),
-        "_ansible_check_mode": check,
-        "_ansible_diff": diff,
-    }
-    args.update(params)
-    proc = subprocess.run([sys.executable, MODULE], check=False, input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    return json.loads(proc.stdout)
+@pytest.fixture
+def run(tmp_path, run_module):
+    def call(_tmp, check=False, diff=False, **params):
+        args = {
+            "cluster": "c1",
+            "kernel_modules": [],
+            "sysctls": {},
+            "hosts_path": str(tmp_path / "hosts"),
+            "modules_load_path": str(tmp_path / "modules-load.d" / "seal-k3s.conf"),
+            "sysctl_path": str(tmp_path / "sysctl.d" / "90-seal-k3s.conf"),
+        }
+        args.update(params)
+        return run_module("node_prepare", check=check, diff=diff, **args)
+    return call
 
 
 @pytest.fixture
@@ -33,7 +28,7 @@ def hosts(tmp_path):
     return path
 
 
-def test_present_then_idempotent(tmp_path, hosts):
+def test_present_then_idempotent(tmp_path, hosts, run):
     data = str(tmp_path / "data" / "c1")
     params = {"directories": [{"path": data, "mode": "0700"}],
               "hosts": [{"ip": "10.0.0.2", "hostnames": ["sea.hub"]}]}
@@ -46,7 +41,7 @@ def test_present_then_idempotent(tmp_path, hosts):
     assert second["changed"] is False, second
 
 
-def test_check_mode_changes_nothing_and_shows_diff(tmp_path, hosts):
+def test_check_mode_changes_nothing_and_shows_diff(tmp_path, hosts, run):
     out = run(tmp_path, check=True, diff=True, hosts=[{"ip": "10.0.0.2", "hostnames": ["sea.hub"]}],
               directories=[{"path": str(tmp_path / "d")}])
     assert out["changed"] is True
@@ -55,7 +50,7 @@ def test_check_mode_changes_nothing_and_shows_diff(tmp_path, hosts):
     assert any("10.0.0.2 sea.hub" in d["after"] for d in out["diff"])
 
 
-def test_absent_removes_block_and_persisted_files(tmp_path, hosts):
+def test_absent_removes_block_and_persisted_files(tmp_path, hosts, run):
     run(tmp_path, hosts=[{"ip": "10.0.0.2", "hostnames": ["sea.hub"]}], kernel_modules=["overlay"])
     assert (tmp_path / "modules-load.d" / "seal-k3s.conf").exists()
     out = run(tmp_path, state="absent")
@@ -65,7 +60,7 @@ def test_absent_removes_block_and_persisted_files(tmp_path, hosts):
     assert run(tmp_path, state="absent")["changed"] is False
 
 
-def test_unknown_sysctl_warns_or_fails_when_strict(tmp_path, hosts):
+def test_unknown_sysctl_warns_or_fails_when_strict(tmp_path, hosts, run):
     out = run(tmp_path, sysctls={"net.seal.does_not_exist": "1"})
     assert out["sysctls_unavailable"] == ["net.seal.does_not_exist"]
     assert "net.seal.does_not_exist does not exist" in json.dumps(out["warnings"])
@@ -73,6 +68,6 @@ def test_unknown_sysctl_warns_or_fails_when_strict(tmp_path, hosts):
     assert strict["failed"] is True and "net.seal.does_not_exist" in strict["msg"]
 
 
-def test_bad_mode_names_the_path(tmp_path, hosts):
+def test_bad_mode_names_the_path(tmp_path, hosts, run):
     out = run(tmp_path, directories=[{"path": str(tmp_path / "x"), "mode": "rwx"}])
     assert out["failed"] is True and str(tmp_path / "x") in out["msg"]
