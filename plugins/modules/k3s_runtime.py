@@ -52,6 +52,13 @@ options:
       - For an agent, server-only keys are refused before anything changes (k3s agent exits on them).
     type: dict
     default: {}
+  keep_server:
+    description:
+      - Keep the C(server) of the current C(config.yaml) when there is one, instead of the one in
+        O(config). An agent that registered through one server then stays as it is when the
+        cluster's first server changes (k3s agents learn every server after registering).
+    type: bool
+    default: false
   secret_config:
     description:
       - Config keys whose values are secret (for example C(datastore-endpoint) with a password).
@@ -243,9 +250,17 @@ class K3sRuntime:
             if self.p["agent_token"]:
                 self.module.fail_json(msg="agent_token is for servers; give an agent its token in 'token'")
 
+    def current_server(self):
+        for line in (read_text(layout.CONFIG) or "").splitlines():
+            if line.startswith("server:"):
+                return line.split(":", 1)[1].strip().strip('"')
+        return None
+
     def desired_config(self):
         config = dict(self.p["config"])
         config.update(self.p["secret_config"])
+        if self.p["keep_server"] and self.current_server():
+            config["server"] = self.current_server()
         config["token-file"] = self.p["token_file"]
         if self.role == "server" and self.p["agent_token"]:
             config["agent-token-file"] = self.p["agent_token_file"]
@@ -418,10 +433,7 @@ class K3sRuntime:
     def query(self):
         active, _enabled = self.service_state()
         db = os.path.join(self.p["data_dir"], "server", "db")
-        server = None
-        for line in (read_text(layout.CONFIG) or "").splitlines():
-            if line.startswith("server:"):
-                server = line.split(":", 1)[1].strip().strip('"')
+        server = self.current_server()
         self.module.exit_json(changed=False, role=self.role, service=self.service, node_name=self.node_name(),
                               live=active == "active", version=self.version(), config_server=server,
                               has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
@@ -471,6 +483,7 @@ def main():
             role=dict(type="str", required=True, choices=["server", "agent"]),
             rootfs=dict(type="path"),
             config=dict(type="dict", default={}),
+            keep_server=dict(type="bool", default=False),
             secret_config=dict(type="dict", default={}, no_log=True),
             token=dict(type="str", no_log=True),
             agent_token=dict(type="str", no_log=True),
