@@ -172,7 +172,8 @@ def down(name: str, out: str | None = None) -> None:
 
 
 def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
-       cluster_image: str = "k3s:v1.25.3") -> dict:
+       cluster_image: str = "k3s:v1.25.3", host_extra: dict | None = None) -> dict:
+    """Start the fleet; host_extra adds Clusterfile fields per role, e.g. {"node": {"labels": {...}}}."""
     if masters < 1 or nodes < 0:
         raise FleetError("a fleet needs at least one master")
     started = time.monotonic()
@@ -205,7 +206,7 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(result)) as pool:
         list(pool.map(lambda n: _wait_ssh(n["ip"], key), result))
     state = {"name": name, "image": ref, "network": network, "key": key, "password": password,
-             "nodes": result, "dir": path}
+             "nodes": result, "dir": path, "host_extra": host_extra or {}}
     _write_outputs(state, cluster_image)
     total = time.monotonic() - started
     log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
@@ -234,10 +235,16 @@ def _write_outputs(state: dict, cluster_image: str) -> None:
     masters = [n["ip"] for n in state["nodes"] if n["role"] == "master"]
     workers = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
 
+    extra = state.get("host_extra") or {}
+
+    def group(ips: list[str], role: str) -> str:
+        text = f"    - ips: [{', '.join(ips)}]\n      roles: [{role}]\n"
+        for key, value in (extra.get(role) or {}).items():
+            text += f"      {key}: {json.dumps(value)}\n"
+        return text
+
     def clusterfile(ssh: dict) -> str:
-        hosts = [f"    - ips: [{', '.join(masters)}]\n      roles: [master]\n"]
-        if workers:
-            hosts.append(f"    - ips: [{', '.join(workers)}]\n      roles: [node]\n")
+        hosts = [group(masters, "master")] + ([group(workers, "node")] if workers else [])
         ssh_lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ssh.items())
         return (
             "apiVersion: sealer.io/v2\nkind: Cluster\n"
@@ -295,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--out", help="directory for Clusterfile, hosts.yml, key (default .cache/fleet/NAME)")
     u.add_argument("--image", default="k3s:v1.25.3", help="spec.image written to the Clusterfile")
     u.add_argument("--molecule-instance-config", help="also write Molecule's instance config here")
+    u.add_argument("--host-extra", type=json.loads, default={},
+                   help='JSON of Clusterfile host fields per role, e.g. \'{"node": {"labels": {"zone": "a"}}}\'')
     d = sub.add_parser("down", help="remove a fleet and everything it left")
     d.add_argument("--name", default="dev")
     d.add_argument("--out")
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "image":
             print(image())
         elif args.cmd == "up":
-            state = up(args.name, args.masters, args.nodes, args.out, args.image)
+            state = up(args.name, args.masters, args.nodes, args.out, args.image, args.host_extra)
             if args.molecule_instance_config:
                 write_instance_config(state, args.molecule_instance_config)
             for n in state["nodes"]:
