@@ -1,0 +1,288 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k3s_node
+short_description: Drain, cordon, uncordon or delete a k3s node, and clean its etcd membership
+version_added: 0.1.0
+description:
+  - Runs on a k3s server other than the node it acts on, through C(k3s kubectl) and the server's
+    admin kubeconfig.
+  - V(absent) drains the node (with a timeout), deletes the Node object and, when the cluster
+    runs embedded etcd, waits until k3s's member removal controller removed the node's etcd member
+    (K3S-REFERENCE §4). A member still there after O(etcd_timeout) is removed through etcd's API.
+  - A node that is not Ready or whose host is unreachable (O(reachable=false)) is not drained
+    (its pods cannot terminate); it is cordoned and deleted with a warning.
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+options:
+  name:
+    description: Node name.
+    type: str
+    required: true
+  address:
+    description: The node's IP address; used to find its etcd member when the Node object is already gone.
+    type: str
+  host:
+    description: Inventory name of the node's host, used in messages.
+    type: str
+  state:
+    description:
+      - V(absent) drains and deletes the node and its etcd member.
+      - V(drained) cordons and drains it.
+      - V(schedulable) uncordons it.
+    type: str
+    choices: [absent, drained, schedulable]
+    default: absent
+  drain:
+    description: With O(state=absent), drain before deleting.
+    type: bool
+    default: true
+  drain_timeout:
+    description: Seconds C(kubectl drain) may take.
+    type: int
+    default: 120
+  delete_timeout:
+    description: Seconds C(kubectl delete node) may wait for the node's finalizers.
+    type: int
+    default: 120
+  etcd_timeout:
+    description: Seconds to wait for the member removal controller.
+    type: int
+    default: 60
+  force:
+    description:
+      - Drain with C(--force) (pods without a controller are deleted) and, with O(state=absent),
+        delete the node even when the drain did not finish.
+    type: bool
+    default: false
+  reachable:
+    description: Whether the node's host answers; an unreachable node is not drained.
+    type: bool
+    default: true
+  kubeconfig:
+    description: Kubeconfig of the server.
+    type: path
+    default: /etc/rancher/k3s/k3s.yaml
+  data_dir:
+    description: k3s data directory of the server (for the etcd client certificate).
+    type: path
+    default: /var/lib/rancher/k3s
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Remove node-3 from the cluster
+  seal.cluster.k3s_node:
+    name: node-3
+    address: 192.168.0.7
+    state: absent
+    drain_timeout: 300
+  delegate_to: "{{ groups['master'][0] }}"
+
+- name: Drain before maintenance
+  seal.cluster.k3s_node:
+    name: node-3
+    state: drained
+  delegate_to: "{{ groups['master'][0] }}"
+"""
+
+RETURN = r"""
+actions:
+  description: What was done, in order, among C(cordon), C(drain), C(delete), C(etcd_member_removed), C(etcd_member_removed_by_seal), C(uncordon).
+  returned: always
+  type: list
+  elements: str
+etcd_members:
+  description: Names of the node's etcd members found before acting.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import socket
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
+    Etcd, KubeError, get_node, kubectl, member_matches, summary)
+
+
+class NodeManager:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.who = "node %s (host %s)" % (self.p["name"], self.p["host"] or self.p["address"] or self.p["name"])
+        self.actions = []
+        self.etcd = Etcd(self.p["data_dir"])
+
+    def fail(self, msg, **kw):
+        self.module.fail_json(msg="%s: %s" % (self.who, msg), actions=self.actions, **kw)
+
+    def kubectl(self, *args):
+        return kubectl(self.module, *args, kubeconfig=self.p["kubeconfig"])
+
+    def node(self):
+        try:
+            node = get_node(self.module, self.p["name"], self.p["kubeconfig"])
+        except KubeError as exc:
+            self.fail("the API does not answer: %s" % exc)
+        return summary(node) if node else None
+
+    def members(self, node):
+        if not self.etcd.present:
+            return []
+        try:
+            members = self.etcd.members()
+        except KubeError as exc:
+            self.fail("cannot read the etcd members: %s" % exc)
+        address = self.p["address"] or ((node or {}).get("addresses") or [None])[0]
+        named = (node or {}).get("etcd_member")
+        return [m for m in members if m["name"] == named or member_matches(m, self.p["name"], address)]
+
+    def cordon(self, node, value):
+        if node["unschedulable"] == value:
+            return
+        self.actions.append("cordon" if value else "uncordon")
+        if self.module.check_mode:
+            return
+        rc, out, err = self.kubectl("cordon" if value else "uncordon", self.p["name"])
+        if rc != 0:
+            self.fail("kubectl %s failed: %s" % ("cordon" if value else "uncordon", (err or out).strip()))
+
+    def drain(self, node, must_finish):
+        if not self.p["reachable"] or not node["ready"]:
+            self.module.warn("%s is %s: not drained (its pods cannot terminate), only cordoned"
+                             % (self.who, "unreachable" if not self.p["reachable"] else "not Ready"))
+            self.cordon(node, True)
+            return
+        args = ["drain", self.p["name"], "--ignore-daemonsets", "--delete-emptydir-data",
+                "--timeout=%ds" % self.p["drain_timeout"]]
+        if self.p["force"]:
+            args.append("--force")
+        if self.module.check_mode:
+            if not node["unschedulable"]:
+                self.actions.append("drain")
+            return
+        rc, out, err = self.kubectl(*args)
+        if rc == 0:
+            if "evicting" in out or not node["unschedulable"]:
+                self.actions.append("drain")
+            return
+        seen = (err or out).strip()
+        if must_finish and not self.p["force"]:
+            self.fail("drain did not finish within %ss: %s (fix the pods, raise the timeout, or force)"
+                      % (self.p["drain_timeout"], seen))
+        self.actions.append("drain")
+        self.module.warn("%s: drain did not finish (%s); continuing because force is set" % (self.who, seen))
+
+    def delete(self, node):
+        members = self.members(node)
+        if node is None and not members:
+            return members
+        if node is not None:
+            if self.p["drain"]:
+                self.drain(node, must_finish=True)
+            self.actions.append("delete")
+            if not self.module.check_mode:
+                rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
+                                            "--timeout=%ds" % self.p["delete_timeout"])
+                if rc != 0:
+                    self.fail("kubectl delete node failed: %s" % (err or out).strip())
+        if members:
+            self.wait_members_gone(node, members)
+        return members
+
+    def wait_members_gone(self, node, members):
+        if self.module.check_mode:
+            self.actions.append("etcd_member_removed")
+            return
+        deadline = time.monotonic() + self.p["etcd_timeout"]
+        while True:
+            left = self.members(node)
+            if not left:
+                self.actions.append("etcd_member_removed")
+                return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        for member in left:
+            try:
+                self.etcd.remove(member["id"])
+            except KubeError as exc:
+                self.fail("etcd member %s is still there after %ss and could not be removed: %s"
+                          % (member["name"], self.p["etcd_timeout"], exc))
+        self.actions.append("etcd_member_removed_by_seal")
+        self.module.warn("%s: k3s did not remove etcd member(s) %s within %ss (was the node force-deleted?); "
+                         "removed through the etcd API" % (self.who, ", ".join(m["name"] for m in left), self.p["etcd_timeout"]))
+
+    def run(self):
+        state = self.p["state"]
+        if self.p["name"] == socket.gethostname().split(".")[0].lower() and state == "absent":
+            self.fail("a node cannot be deleted through its own API server; run this on another server")
+        node = self.node()
+        before = self.describe(node)
+        members = []
+        if state == "absent":
+            members = self.delete(node)
+        elif node is None:
+            self.fail("no such node in the cluster")
+        elif state == "drained":
+            if not node["unschedulable"]:
+                self.cordon(node, True)
+            self.drain(dict(node, unschedulable=True), must_finish=True)
+        else:
+            self.cordon(node, False)
+        after = "absent\n" if state == "absent" else self.describe(dict(node, unschedulable=state == "drained"))
+        result = {"changed": bool(self.actions), "actions": self.actions, "etcd_members": [m["name"] for m in members]}
+        if self.module._diff and self.actions:
+            result["diff"] = {"before_header": "node/%s" % self.p["name"], "after_header": "node/%s" % self.p["name"],
+                              "before": before, "after": after}
+        self.module.exit_json(**result)
+
+    @staticmethod
+    def describe(node):
+        if node is None:
+            return "absent\n"
+        return "ready: %s\nunschedulable: %s\nversion: %s\n" % (node["ready"], node["unschedulable"], node["version"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            address=dict(type="str"),
+            host=dict(type="str"),
+            state=dict(type="str", default="absent", choices=["absent", "drained", "schedulable"]),
+            drain=dict(type="bool", default=True),
+            drain_timeout=dict(type="int", default=120),
+            delete_timeout=dict(type="int", default=120),
+            etcd_timeout=dict(type="int", default=60),
+            force=dict(type="bool", default=False),
+            reachable=dict(type="bool", default=True),
+            kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
+            data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+        ),
+        supports_check_mode=True,
+    )
+    NodeManager(module).run()
+
+
+if __name__ == "__main__":
+    main()
