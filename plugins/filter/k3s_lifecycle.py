@@ -53,6 +53,19 @@ def k3s_upgrade_check(info, target):
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def k3s_api_host(masters, hostvars, exclude=None):
+    """The first master whose k3s server is live (k3s_query) and that is not named in exclude
+    (names or addresses); empty string when there is none."""
+    excluded = set(_split(exclude))
+    for host in masters or []:
+        hv = hostvars[host]
+        if host in excluded or str(hv.get("ansible_host", host)) in excluded:
+            continue
+        if (hv.get("k3s_query") or {}).get("live"):
+            return host
+    return ""
+
+
 def k3s_plan_lines(plan):
     return lc.render_plan(plan)
 
@@ -60,4 +73,5 @@ def k3s_plan_lines(plan):
 class FilterModule:
     def filters(self):
         return {"k3s_delete_plan": k3s_delete_plan, "k3s_apply_plan": k3s_apply_plan,
-                "k3s_upgrade_check": k3s_upgrade_check, "k3s_plan_lines": k3s_plan_lines}
+                "k3s_upgrade_check": k3s_upgrade_check, "k3s_plan_lines": k3s_plan_lines,
+                "k3s_api_host": k3s_api_host}
