@@ -200,6 +200,10 @@ class NodeManager:
             if self.p["drain"]:
                 self.drain(node, must_finish=True)
             self.actions.append("delete")
+            if not self.p["reachable"]:
+                self.module.warn("%s is unreachable: its node is removed from the cluster at the API level only; k3s may "
+                                 "still be installed there: reset it (playbooks/reset.yml --limit %s) before reusing it"
+                                 % (self.who, self.p["host"] or self.p["address"] or self.p["name"]))
             if not self.module.check_mode:
                 rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
                                             "--timeout=%ds" % self.p["delete_timeout"])

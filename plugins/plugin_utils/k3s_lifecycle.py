@@ -77,7 +77,7 @@ def _is_server(node):
 def _host_address(host, inventory, record):
     if host in inventory:
         return inventory[host]["address"]
-    return (record.get("addresses") or {}).get(host, host)
+    return (record.get("addresses") or {}).get(host) or host
 
 
 def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=False, etcd_members=None,
