@@ -72,8 +72,9 @@ def test_cluster_init_server_second_server_and_agent_form_one_cluster(nodes):
     cacert = m1.out("cat /var/lib/rancher/k3s/server/tls/server-ca.crt")
     assert token == f"K10{hashlib.sha256(cacert.encode()).hexdigest()}::server:{TOKEN}"
     assert m1.out("stat -c %a /etc/rancher/k3s/k3s.yaml").strip() == "644"
-    # install.sh's LimitNOFILE=1048576 works inside the fleet containers (privileged)
-    assert "1048576" in m1.out("grep 'open files' /proc/$(systemctl show -p MainPID --value k3s)/limits")
+    # install.sh's unit starts inside the fleet containers; systemd caps LimitNOFILE=1048576 at the
+    # container's hard limit, which depends on the host, so only the unit's setting is checked
+    assert m1.out("systemctl show -p LimitNOFILE --value k3s").strip() == "1048576"
     assert m1.out("readlink /var/lib/rancher/k3s/server/node-token").strip() == "token"
     # the server certificate carries tls-san and the node IP
     sans = m1.out("openssl x509 -noout -ext subjectAltName -in /var/lib/rancher/k3s/server/tls/serving-kube-apiserver.crt")
