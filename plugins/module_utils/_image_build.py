@@ -1,0 +1,233 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build cluster images from a Kubefile context, reproducibly: one layer per COPY/ADD, entries
+in sorted order with mtime 0, owner 0:0 and modes 0755/0644, gzip without a timestamp, JSON
+without timestamps. The same context and arguments give the same digest."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tarfile
+import urllib.request
+
+from ansible_collections.seal.cluster.plugins.module_utils import _image_store as store_mod
+from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
+from ansible_collections.seal.cluster.plugins.module_utils._kubefile import KubefileError, parse
+
+KUBEFILE_LABEL = "io.seal.cluster.kubefile"
+LAUNCH_LABEL = "io.seal.cluster.launch"
+CMDS_LABEL = "io.seal.cluster.cmds"
+ARCHES = ("amd64", "arm64", "arm", "s390x", "ppc64le", "riscv64")
+
+
+class BuildError(ValueError):
+    pass
+
+
+def _norm_dest(dest):
+    dest = dest.strip()
+    parts = [p for p in dest.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise BuildError("destination %r leaves the image root" % dest)
+    return "/".join(parts)
+
+
+class LayerWriter:
+    """A reproducible tar layer: entries are collected, then written sorted."""
+
+    def __init__(self):
+        self.entries = {}
+
+    def add_dirs(self, path):
+        parts = path.split("/") if path else []
+        for i in range(1, len(parts) + 1):
+            self.entries.setdefault("/".join(parts[:i]), ("dir", None))
+
+    def add_file(self, arcname, src):
+        self.add_dirs(os.path.dirname(arcname))
+        if os.path.islink(src):
+            self.entries[arcname] = ("link", os.readlink(src))
+        elif os.path.isdir(src):
+            self.entries[arcname] = ("dir", None)
+            for name in os.listdir(src):
+                self.add_file(arcname + "/" + name, os.path.join(src, name))
+        elif os.path.isfile(src):
+            self.entries[arcname] = ("file", src)
+        else:
+            raise BuildError("%s is neither a file, a directory nor a symlink" % src)
+
+    def write(self, fileobj):
+        with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name in sorted(self.entries):
+                kind, data = self.entries[name]
+                info = tarfile.TarInfo(name)
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                if kind == "dir":
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+                elif kind == "link":
+                    info.type, info.linkname, info.mode = tarfile.SYMTYPE, data, 0o777
+                    tar.addfile(info)
+                else:
+                    mode = os.stat(data).st_mode
+                    info.mode = 0o755 if mode & stat.S_IXUSR else 0o644
+                    info.size = os.path.getsize(data)
+                    with open(data, "rb") as f:
+                        tar.addfile(info, f)
+
+
+def _store_layer(store, writer):
+    """Write the layer to the store gzip-compressed; return its descriptor and diff id."""
+    raw = store.tempfile()
+    with open(raw, "wb") as f:
+        writer.write(f)
+    diff_id, _size = store_mod.sha256_file(raw)
+    packed = store.tempfile()
+    with open(raw, "rb") as src, open(packed, "wb") as out:
+        with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6, filename="") as gz:
+            shutil.copyfileobj(src, gz, 1 << 20)
+    os.unlink(raw)
+    digest, size = store.put_file(packed)
+    return {"mediaType": store_mod.LAYER_GZIP, "digest": digest, "size": size}, diff_id
+
+
+class Builder:
+    def __init__(self, store, context, kubefile=None, arch="amd64", build_args=None, fetch=None):
+        if arch not in ARCHES:
+            raise BuildError("unknown architecture %r (one of %s)" % (arch, ", ".join(ARCHES)))
+        self.store = store
+        self.context = os.path.abspath(context)
+        self.kubefile = kubefile or os.path.join(self.context, "Kubefile")
+        self.arch = arch
+        self.args = dict(build_args or {})
+        self.args.setdefault("ARCH", arch)
+        self.fetch = fetch or urllib.request.urlopen
+
+    def source(self, name, where):
+        path = os.path.normpath(os.path.join(self.context, name))
+        if path != self.context and not path.startswith(self.context + os.sep):
+            raise BuildError("%s: %s is outside the build context %s" % (where, name, self.context))
+        if not os.path.lexists(path):
+            raise BuildError("%s: %s not found in the build context %s" % (where, name, self.context))
+        return path
+
+    def copy_layer(self, ins, where):
+        writer = LayerWriter()
+        dest = _norm_dest(ins.args["dest"])
+        into_dir = ins.args["dest"].endswith("/") or dest == "" or len(ins.args["sources"]) > 1
+        for name in ins.args["sources"]:
+            src = self.source(name, where)
+            if os.path.isdir(src) and not os.path.islink(src):
+                writer.add_dirs(dest)
+                for child in os.listdir(src):
+                    writer.add_file((dest + "/" if dest else "") + child, os.path.join(src, child))
+            else:
+                target = (dest + "/" if dest else "") + os.path.basename(src) if into_dir else dest
+                writer.add_file(target, src)
+        return writer
+
+    def add_layer(self, ins, where, tmpdir):
+        src, checksum = ins.args["sources"][0], ins.args["options"]["checksum"]
+        local = os.path.join(tmpdir, os.path.basename(src.rstrip("/")) or "download")
+        h = hashlib.sha256()
+        if "://" in src:
+            try:
+                with self.fetch(src) as resp, open(local, "wb") as out:
+                    for chunk in iter(lambda: resp.read(1 << 20), b""):
+                        h.update(chunk)
+                        out.write(chunk)
+            except OSError as exc:
+                raise BuildError("%s: ADD %s failed: %s" % (where, src, exc)) from exc
+        else:
+            shutil.copyfile(self.source(src, where), local)
+            with open(local, "rb") as f:
+                h.update(f.read())
+        if "sha256:" + h.hexdigest() != checksum:
+            raise BuildError("%s: ADD %s: checksum mismatch, expected %s, got sha256:%s" % (where, src, checksum, h.hexdigest()))
+        os.chmod(local, 0o644)
+        writer = LayerWriter()
+        dest = _norm_dest(ins.args["dest"])
+        writer.add_file(dest + "/" + os.path.basename(local) if ins.args["dest"].endswith("/") or not dest else dest, local)
+        return writer
+
+    def build(self, ref):
+        """Build, tag ref; return (manifest descriptor, previous digest or None)."""
+        ref = Reference.parse(ref) if isinstance(ref, str) else ref
+        try:
+            with open(self.kubefile, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise BuildError("cannot read the Kubefile %s: %s" % (self.kubefile, exc)) from exc
+        try:
+            instructions = parse(text, self.kubefile, self.args)
+        except KubefileError as exc:
+            raise BuildError(str(exc)) from exc
+        layers, diff_ids, history = [], [], []
+        config = {"Labels": {}, "Env": []}
+        tmpdir = os.path.join(self.store.root, "blobs", ".build-%d" % os.getpid())
+        with self.store.lock():
+            os.makedirs(tmpdir, exist_ok=True)
+            try:
+                for ins in instructions:
+                    where = "%s:%d" % (self.kubefile, ins.line)
+                    if ins.keyword == "FROM" and ins.args[0] != "scratch":
+                        base = self.store.resolve(ins.args[0])
+                        if base is None:
+                            raise BuildError("%s: base image %s is not in the store %s (pull it first)" % (where, ins.args[0], self.store.root))
+                        manifest = self.store.manifest(base)
+                        base_config = self.store.read_json(manifest["config"]["digest"], manifest["config"].get("size"))
+                        layers += manifest.get("layers", [])
+                        diff_ids += base_config.get("rootfs", {}).get("diff_ids", [])
+                        history += base_config.get("history", [])
+                        config.update({k: v for k, v in base_config.get("config", {}).items() if k in ("Labels", "Env", "Cmd")})
+                        config["Labels"] = dict(config.get("Labels") or {})
+                        config["Env"] = list(config.get("Env") or [])
+                    elif ins.keyword in ("COPY", "ADD"):
+                        writer = self.copy_layer(ins, where) if ins.keyword == "COPY" else self.add_layer(ins, where, tmpdir)
+                        desc, diff_id = _store_layer(self.store, writer)
+                        layers.append(desc)
+                        diff_ids.append(diff_id)
+                        history.append({"created_by": ins.raw})
+                    elif ins.keyword == "LABEL":
+                        config["Labels"].update(dict(ins.args))
+                    elif ins.keyword == "ENV":
+                        config["Env"] = [e for e in config["Env"] if e.split("=", 1)[0] not in dict(ins.args)]
+                        config["Env"] += ["%s=%s" % kv for kv in ins.args]
+                    elif ins.keyword == "CMD":
+                        config["Cmd"] = ins.args
+                    elif ins.keyword in ("LAUNCH", "CMDS"):
+                        config["Labels"][LAUNCH_LABEL if ins.keyword == "LAUNCH" else CMDS_LABEL] = json.dumps(ins.args)
+                config["Labels"][KUBEFILE_LABEL] = text
+                image_config = {"architecture": self.arch, "os": "linux", "config": config,
+                                "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
+                cdigest, csize = self.store.put_bytes(store_mod.canonical_json(image_config))
+                manifest = {"schemaVersion": 2, "mediaType": store_mod.MANIFEST,
+                            "config": {"mediaType": store_mod.CONFIG, "digest": cdigest, "size": csize},
+                            "layers": layers}
+                mdigest, msize = self.store.put_bytes(store_mod.canonical_json(manifest))
+                before = self.store.resolve(ref)
+                self.store.tag(ref, mdigest, msize)
+            finally:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+        return {"mediaType": store_mod.MANIFEST, "digest": mdigest, "size": msize}, before["digest"] if before else None
+
+
+def layer_member_text(store, desc, member):
+    """Text of one file of the image (last layer wins), or None; blobs are verified."""
+    manifest = store.manifest(desc)
+    found = None
+    for layer in manifest.get("layers", []):
+        path = store.verify_blob(layer["digest"], layer.get("size"))
+        with tarfile.open(path, "r:*") as tar:
+            try:
+                f = tar.extractfile(member)
+            except KeyError:
+                continue
+            if f is not None:
+                found = f.read().decode("utf-8", errors="replace")
+    return found

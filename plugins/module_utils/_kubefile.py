@@ -1,0 +1,158 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kubefile: sealer's Dockerfile-like recipe for cluster images.
+
+    FROM scratch | <image>
+    COPY <src>... <dest>                 (${ARCH} and other build args are substituted)
+    ADD --checksum=sha256:<hex> <url|path> <dest>
+    LABEL key="value" ...
+    ENV KEY=value ...
+    ARG NAME[=default]
+    CMD / LAUNCH / CMDS  ["json", "array"] or shell form
+
+Comments (#), blank lines and `\\` continuations as in Dockerfiles. Errors name file:line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+INSTRUCTIONS = ("FROM", "COPY", "ADD", "LABEL", "ENV", "ARG", "CMD", "LAUNCH", "CMDS")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class KubefileError(ValueError):
+    pass
+
+
+class Instruction:
+    def __init__(self, keyword, args, line, raw):
+        self.keyword = keyword
+        self.args = args
+        self.line = line
+        self.raw = raw
+
+    def __repr__(self):
+        return "Instruction(%s, %r, line %d)" % (self.keyword, self.args, self.line)
+
+
+def _logical_lines(text):
+    start, parts = None, []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not parts and (not stripped or stripped.startswith("#")):
+            continue
+        if parts and stripped.startswith("#"):
+            continue
+        if start is None:
+            start = number
+        if stripped.endswith("\\"):
+            parts.append(stripped[:-1].strip())
+            continue
+        parts.append(stripped)
+        yield start, " ".join(p for p in parts if p)
+        start, parts = None, []
+    if parts:
+        yield start, " ".join(parts)
+
+
+def substitute(text, args, where):
+    def repl(match):
+        name = match.group(1) or match.group(2)
+        if name not in args:
+            raise KubefileError("%s: unknown variable $%s (declare it with ARG or pass it as a build arg)" % (where, name))
+        return args[name]
+    return _VAR.sub(repl, text)
+
+
+def _pairs(rest, where, keyword):
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise KubefileError("%s: %s: %s" % (where, keyword, exc)) from exc
+    pairs = []
+    for word in words:
+        if "=" not in word:
+            raise KubefileError("%s: %s expects key=value, got %r" % (where, keyword, word))
+        key, value = word.split("=", 1)
+        if not key:
+            raise KubefileError("%s: %s has an empty key" % (where, keyword))
+        pairs.append((key, value))
+    if not pairs:
+        raise KubefileError("%s: %s needs at least one key=value" % (where, keyword))
+    return pairs
+
+
+def _command(rest, where, keyword):
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+        except ValueError as exc:
+            raise KubefileError("%s: %s: invalid JSON array: %s" % (where, keyword, exc)) from exc
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise KubefileError("%s: %s: expected a JSON array of strings" % (where, keyword))
+        return value
+    if not rest:
+        raise KubefileError("%s: %s needs a command" % (where, keyword))
+    return ["/bin/sh", "-c", rest]
+
+
+def parse(text, filename="Kubefile", build_args=None):
+    """Return the list of instructions, variables substituted; raise KubefileError naming file:line."""
+    args = dict(build_args or {})
+    out = []
+    for line, logical in _logical_lines(text):
+        where = "%s:%d" % (filename, line)
+        keyword, _sep, rest = logical.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword not in INSTRUCTIONS:
+            raise KubefileError("%s: unknown instruction %s (expected one of %s)" % (where, keyword, ", ".join(INSTRUCTIONS)))
+        if not out and keyword not in ("FROM", "ARG"):
+            raise KubefileError("%s: the first instruction must be FROM, not %s" % (where, keyword))
+        if keyword == "FROM" and any(i.keyword == "FROM" for i in out):
+            raise KubefileError("%s: only one FROM is allowed" % where)
+        if keyword == "ARG":
+            name, _eq, default = rest.partition("=")
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise KubefileError("%s: ARG needs a name, got %r" % (where, rest))
+            args.setdefault(name, default)
+            out.append(Instruction(keyword, [name, args[name]], line, logical))
+            continue
+        if keyword in ("LABEL", "ENV"):
+            value = [(k, substitute(v, args, where)) for k, v in _pairs(rest, where, keyword)]
+        elif keyword in ("CMD", "LAUNCH", "CMDS"):
+            value = _command(rest, where, keyword)
+        else:
+            value = _copy_args(keyword, substitute(rest, args, where), where)
+        out.append(Instruction(keyword, value, line, logical))
+    if not any(i.keyword == "FROM" for i in out):
+        raise KubefileError("%s: no FROM instruction" % filename)
+    return out
+
+
+def _copy_args(keyword, rest, where):
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise KubefileError("%s: %s: %s" % (where, keyword, exc)) from exc
+    if keyword == "FROM":
+        if len(words) != 1:
+            raise KubefileError("%s: FROM takes one image (or scratch), got %r" % (where, rest))
+        return words
+    options = {}
+    while words and words[0].startswith("--"):
+        key, _eq, value = words.pop(0)[2:].partition("=")
+        options[key] = value
+    if len(words) < 2:
+        raise KubefileError("%s: %s needs a source and a destination" % (where, keyword))
+    if keyword == "ADD":
+        checksum = options.pop("checksum", "")
+        if not re.match(r"^sha256:[a-f0-9]{64}$", checksum):
+            raise KubefileError("%s: ADD needs --checksum=sha256:<64 hex> so that the download can be verified" % where)
+        if len(words) != 2:
+            raise KubefileError("%s: ADD takes one source and a destination" % where)
+        options["checksum"] = checksum
+    if options and keyword == "COPY":
+        raise KubefileError("%s: COPY does not take options (%s)" % (where, ", ".join(sorted(options))))
+    return {"sources": words[:-1], "dest": words[-1], "options": options}
