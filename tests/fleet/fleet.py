@@ -35,6 +35,8 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("SEAL_FLEET_MIRROR", "http://deb.debian.org/debian")
 RECIPE = ("node-packages.txt", "node-setup.sh")
 SSH_TIMEOUT = float(os.environ.get("SEAL_FLEET_SSH_TIMEOUT", "120"))
+BOOT_TIMEOUT = 45.0
+BOOT_ATTEMPTS = 3
 
 
 class FleetError(RuntimeError):
@@ -191,20 +193,35 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     podman("network", "create", "--label", f"{LABEL}={name}", network)
     members = [(f"{name}-m{i + 1}", "master") for i in range(masters)]
     members += [(f"{name}-n{i + 1}", "node") for i in range(nodes)]
-    for host, _role in members:
+    pubkey = open(key + ".pub", encoding="utf-8").read()
+    booted = time.monotonic()
+
+    def start(host: str, role: str) -> dict:
         podman("run", "-d", "--name", host, "--hostname", host, "--label", f"{LABEL}={name}",
                "--network", network, "--privileged", "--systemd=always", ref)
-    pubkey = open(key + ".pub", encoding="utf-8").read()
-    result = []
-    for host, role in members:
         podman("exec", "-i", host, "sh", "-c",
                "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys", stdin=pubkey)
         podman("exec", "-i", host, "chpasswd", stdin=f"root:{password}\n")
         ip = podman("inspect", host, "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
-        result.append({"name": host, "ip": ip, "role": role})
-    booted = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(result)) as pool:
-        list(pool.map(lambda n: _wait_ssh(n["ip"], key), result))
+        return {"name": host, "ip": ip, "role": role}
+
+    def boot(member: tuple) -> dict:
+        # systemd in a container now and then stalls at boot under load (every job waiting);
+        # such a node is replaced rather than waited for.
+        for attempt in range(BOOT_ATTEMPTS):
+            node = start(*member)
+            try:
+                _wait_ssh(node["ip"], key, BOOT_TIMEOUT if attempt < BOOT_ATTEMPTS - 1 else SSH_TIMEOUT)
+                return node
+            except FleetError as exc:
+                if attempt == BOOT_ATTEMPTS - 1:
+                    raise
+                log(f"{node['name']} did not boot ({exc}); replacing it")
+                podman("rm", "-f", "-t", "0", node["name"])
+        raise FleetError("unreachable")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(members), 8)) as pool:
+        result = list(pool.map(boot, members))
     state = {"name": name, "image": ref, "network": network, "key": key, "password": password,
              "nodes": result, "dir": path, "host_extra": host_extra or {}}
     _write_outputs(state, cluster_image)
@@ -214,14 +231,14 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     return state
 
 
-def _wait_ssh(ip: str, key: str) -> None:
-    deadline = time.monotonic() + SSH_TIMEOUT
+def _wait_ssh(ip: str, key: str, timeout: float = SSH_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         proc = subprocess.run(ssh_argv(ip, key) + ["true"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if proc.returncode == 0:
             return
         if time.monotonic() > deadline:
-            raise FleetError(f"{ip} did not answer over SSH within {SSH_TIMEOUT:.0f}s: {proc.stderr.strip()}")
+            raise FleetError(f"{ip} did not answer over SSH within {timeout:.0f}s: {proc.stderr.strip()}")
         time.sleep(0.5)
 
 

@@ -25,7 +25,9 @@ WantedBy=multi-user.target
 UNIT
 systemctl enable ssh.service fleet-hostkeys.service
 # Units that make no sense in a container and slow boot down.
-for u in getty@tty1.service console-getty.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+for u in getty@tty1.service console-getty.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
+         e2scrub_reap.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-pcrphase.service \
+         systemd-pcrphase-sysinit.service; do
   systemctl mask "$u" >/dev/null 2>&1 || true
 done
 apt-get clean

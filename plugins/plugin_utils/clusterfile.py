@@ -1,0 +1,274 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Sealer-style Clusterfiles (apiVersion sealer.io/v2, kind Cluster): parse and validate with
+errors that name the file, the document, the field path and the line; turn a cluster into
+hosts, groups and variables; and write a Clusterfile from --masters/--nodes style arguments.
+
+Controller-only (needs PyYAML); shared by the inventory plugin and command lines."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import yaml
+
+API_VERSION = "sealer.io/v2"
+DEFAULT_REGISTRY = {"domain": "sea.hub", "port": 5000}
+DEFAULT_DATA_ROOT = "/var/lib/seal"
+TAINT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?(=[A-Za-z0-9._-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")
+LABEL_KEY = re.compile(r"^([A-Za-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+
+SSH_KEYS = {"user": str, "passwd": str, "pk": str, "pkPasswd": str, "port": (str, int)}
+SPEC_KEYS = {"image": str, "env": list, "cmd": list, "cmdArgs": list, "appNames": list, "hosts": list, "ssh": dict,
+             "containerRuntime": dict, "registry": dict, "hostAliases": list, "dataRoot": str}
+HOST_KEYS = {"ips": list, "roles": list, "ssh": dict, "env": list, "labels": dict, "taints": list}
+REGISTRY_KEYS = {"domain": str, "port": (str, int), "username": str, "password": str, "insecure": bool, "ha": bool, "cert": dict}
+SECRET_KEYS = ("passwd", "pkPasswd", "password")
+
+
+class ClusterfileError(ValueError):
+    pass
+
+
+def _type_name(types):
+    types = types if isinstance(types, tuple) else (types,)
+    names = {str: "string", int: "integer", bool: "boolean", list: "list", dict: "mapping"}
+    return " or ".join(names[t] for t in types)
+
+
+class _Doc:
+    """One YAML document: its value and the line of every field path."""
+
+    def __init__(self, filename, index, node):
+        self.filename, self.index = filename, index
+        self.lines = {}
+        loader = yaml.SafeLoader("")
+        self.value = self._walk(node, "", loader)
+        self.kind = self.value.get("kind") if isinstance(self.value, dict) else None
+
+    def _walk(self, node, path, loader):
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node, deep=True)
+                sub = "%s.%s" % (path, key) if path else str(key)
+                if key in out:
+                    raise self.error(sub, "duplicate key", line=key_node.start_mark.line + 1)
+                out[key] = self._walk(value_node, sub, loader)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._walk(item, "%s[%d]" % (path, i), loader) for i, item in enumerate(node.value)]
+        return loader.construct_object(node, deep=True)
+
+    def error(self, path, message, line=None):
+        line = line or self.lines.get(path) or self.lines.get(path.rsplit(".", 1)[0]) or self.lines.get("")
+        kind = " (kind %s)" % self.kind if self.kind else ""
+        where = "%s: document %d%s, %s (line %s)" % (self.filename, self.index + 1, kind, path or "<root>", line)
+        return ClusterfileError("%s: %s" % (where, message))
+
+
+def _check_keys(doc, value, path, allowed):
+    if not isinstance(value, dict):
+        raise doc.error(path, "must be a mapping")
+    for key, item in value.items():
+        sub = "%s.%s" % (path, key)
+        if key not in allowed:
+            raise doc.error(sub, "unknown key %r (allowed: %s)" % (key, ", ".join(sorted(allowed))))
+        if item is not None and not isinstance(item, allowed[key]) or (allowed[key] is int and isinstance(item, bool)):
+            raise doc.error(sub, "must be a %s, not %s" % (_type_name(allowed[key]), type(item).__name__))
+
+
+def _port(doc, value, path):
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        raise doc.error(path, "port %r is not a number" % (value,)) from None
+    if not 1 <= port <= 65535:
+        raise doc.error(path, "port %d is out of range 1-65535" % port)
+    return port
+
+
+def _env(doc, items, path):
+    env = {}
+    for i, item in enumerate(items or []):
+        if not isinstance(item, str) or "=" not in item or not item.split("=", 1)[0]:
+            raise doc.error("%s[%d]" % (path, i), "env entries are KEY=VALUE strings, got %r" % (item,))
+        key, value = item.split("=", 1)
+        if key in env:  # sealer: a repeated key collects its values in a list
+            env[key] = (env[key] if isinstance(env[key], list) else [env[key]]) + [value]
+        else:
+            env[key] = value
+    return env
+
+
+def _ssh(doc, value, path):
+    _check_keys(doc, value or {}, path, SSH_KEYS)
+    out = dict(value or {})
+    if "port" in out and out["port"] is not None:
+        out["port"] = _port(doc, out["port"], path + ".port")
+    return out
+
+
+def load(text, filename="Clusterfile"):
+    """Parse a multi-document Clusterfile; return the list of _Doc, validated."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = " (line %d)" % (mark.line + 1) if mark else ""
+        raise ClusterfileError("%s: not valid YAML%s: %s" % (filename, line, getattr(exc, "problem", exc))) from None
+    docs = [_Doc(filename, i, node) for i, node in enumerate(nodes) if node is not None]
+    clusters = [d for d in docs if d.kind == "Cluster"]
+    if not clusters:
+        raise ClusterfileError("%s: no document of kind Cluster" % filename)
+    for doc in docs:
+        if not isinstance(doc.value, dict) or "kind" not in doc.value or "apiVersion" not in doc.value:
+            raise doc.error("", "every document needs apiVersion and kind")
+    for doc in clusters:
+        validate(doc)
+    return docs
+
+
+def validate(doc):
+    value = doc.value
+    if value["apiVersion"] != API_VERSION:
+        raise doc.error("apiVersion", "unsupported apiVersion %r (expected %s)" % (value["apiVersion"], API_VERSION))
+    _check_keys(doc, value, "", {"apiVersion": str, "kind": str, "metadata": dict, "spec": dict})
+    name = (value.get("metadata") or {}).get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise doc.error("metadata.name", "cluster name %r must be lowercase letters, digits, '.' or '-'" % (name,))
+    spec = value.get("spec")
+    if not isinstance(spec, dict):
+        raise doc.error("spec", "spec is required")
+    _check_keys(doc, spec, "spec", SPEC_KEYS)
+    _ssh(doc, spec.get("ssh"), "spec.ssh")
+    _env(doc, spec.get("env"), "spec.env")
+    hosts = spec.get("hosts") or []
+    if not hosts:
+        raise doc.error("spec.hosts", "the cluster has no hosts")
+    seen = {}
+    masters = 0
+    for i, host in enumerate(hosts):
+        path = "spec.hosts[%d]" % i
+        _check_keys(doc, host, path, HOST_KEYS)
+        if not host.get("ips"):
+            raise doc.error(path + ".ips", "each host group needs ips")
+        if not host.get("roles"):
+            raise doc.error(path + ".roles", "each host group needs roles")
+        for j, role in enumerate(host["roles"]):
+            if not isinstance(role, str) or not role:
+                raise doc.error("%s.roles[%d]" % (path, j), "roles are non-empty strings")
+        for j, ip in enumerate(host["ips"]):
+            ip_path = "%s.ips[%d]" % (path, j)
+            try:
+                ipaddress.ip_address(str(ip))
+            except ValueError:
+                raise doc.error(ip_path, "%r is not an IP address" % (ip,)) from None
+            if str(ip) in seen:
+                raise doc.error(ip_path, "duplicate IP %s (already at %s)" % (ip, seen[str(ip)]))
+            seen[str(ip)] = ip_path
+        if "master" in host["roles"]:
+            masters += len(host["ips"])
+        _ssh(doc, host.get("ssh"), path + ".ssh")
+        _env(doc, host.get("env"), path + ".env")
+        for key, label in (host.get("labels") or {}).items():
+            if not LABEL_KEY.match(str(key)) or not isinstance(label, (str, int, float, bool)):
+                raise doc.error("%s.labels.%s" % (path, key), "invalid label %s=%r" % (key, label))
+        for j, taint in enumerate(host.get("taints") or []):
+            if not isinstance(taint, str) or not TAINT.match(taint):
+                raise doc.error("%s.taints[%d]" % (path, j), "invalid taint %r (key[=value]:NoSchedule|PreferNoSchedule|NoExecute)" % (taint,))
+    if not masters:
+        raise doc.error("spec.hosts", "no host has the role master")
+    registry = spec.get("registry") or {}
+    _check_keys(doc, registry, "spec.registry", {"localRegistry": dict, "externalRegistry": dict})
+    for kind in ("localRegistry", "externalRegistry"):
+        if registry.get(kind) is not None:
+            _check_keys(doc, registry[kind], "spec.registry." + kind, REGISTRY_KEYS)
+            if "port" in registry[kind]:
+                _port(doc, registry[kind]["port"], "spec.registry.%s.port" % kind)
+    for i, alias in enumerate(spec.get("hostAliases") or []):
+        _check_keys(doc, alias, "spec.hostAliases[%d]" % i, {"ip": str, "hostnames": list})
+        try:
+            ipaddress.ip_address(str(alias.get("ip")))
+        except ValueError:
+            raise doc.error("spec.hostAliases[%d].ip" % i, "%r is not an IP address" % (alias.get("ip"),)) from None
+
+
+def sanitize_group(name):
+    return re.sub(r"[^A-Za-z0-9_]", "_", str(name))
+
+
+def hosts_of(doc, runtime_docs=()):
+    """[(ip, hostvars, groups)] for one Cluster document, in file order (master0 first among masters)."""
+    spec = doc.value["spec"]
+    cluster = doc.value["metadata"]["name"]
+    cluster_env = _env(doc, spec.get("env"), "spec.env")
+    registry = {}
+    for kind in ("localRegistry", "externalRegistry"):
+        if (spec.get("registry") or {}).get(kind) is not None:
+            registry[kind] = dict(DEFAULT_REGISTRY, **spec["registry"][kind])
+            registry[kind]["port"] = int(registry[kind]["port"])
+    if not registry:
+        registry = {"localRegistry": dict(DEFAULT_REGISTRY)}
+    masters = [str(ip) for h in spec["hosts"] if "master" in h["roles"] for ip in h["ips"]]
+    common = {
+        "seal_cluster_name": cluster,
+        "seal_image": spec.get("image"),
+        "seal_registry": registry,
+        "seal_host_aliases": spec.get("hostAliases") or [],
+        "seal_data_root": spec.get("dataRoot") or DEFAULT_DATA_ROOT,
+        "seal_master0": masters[0],
+        "seal_runtime_config": [d.value for d in runtime_docs],
+    }
+    out = []
+    for host in spec["hosts"]:
+        ssh = dict(_ssh(doc, spec.get("ssh"), "spec.ssh"), **_ssh(doc, host.get("ssh"), "ssh"))
+        env = dict(cluster_env, **_env(doc, host.get("env"), "env"))
+        for ip in host["ips"]:
+            hostvars = dict(common)
+            hostvars.update({
+                "ansible_host": str(ip),
+                "ansible_port": int(ssh.get("port") or 22),
+                "ansible_user": ssh.get("user") or "root",
+                "seal_roles": list(host["roles"]),
+                "seal_env": env,
+                "seal_labels": {str(k): str(v) for k, v in (host.get("labels") or {}).items()},
+                "seal_taints": list(host.get("taints") or []),
+                "seal_master0_host": str(ip) == masters[0],
+            })
+            if ssh.get("passwd"):
+                hostvars["ansible_password"] = ssh["passwd"]
+            if ssh.get("pk"):
+                if ssh.get("pkPasswd"):
+                    # the ssh connection honours a passphrase only for key content, not a key file
+                    with open(ssh["pk"], encoding="utf-8") as f:
+                        hostvars["ansible_ssh_private_key"] = f.read()
+                    hostvars["ansible_ssh_private_key_passphrase"] = ssh["pkPasswd"]
+                else:
+                    hostvars["ansible_ssh_private_key_file"] = ssh["pk"]
+            groups = [sanitize_group(r) for r in host["roles"]] + ["cluster_" + sanitize_group(cluster)]
+            if str(ip) == masters[0]:
+                groups.append("master0")
+            out.append((str(ip), hostvars, groups))
+    return out
+
+
+def write(name, masters, nodes=(), user="root", passwd=None, pk=None, port=22, image=None):
+    """A Clusterfile from --masters/--nodes style arguments (IP lists)."""
+    ssh = {"user": user, "port": str(port)}
+    if passwd:
+        ssh["passwd"] = passwd
+    if pk:
+        ssh["pk"] = pk
+    hosts = [{"ips": list(masters), "roles": ["master"]}]
+    if nodes:
+        hosts.append({"ips": list(nodes), "roles": ["node"]})
+    spec = {"image": image} if image else {}
+    spec.update({"ssh": ssh, "hosts": hosts})
+    text = yaml.safe_dump({"apiVersion": API_VERSION, "kind": "Cluster", "metadata": {"name": name}, "spec": spec},
+                          sort_keys=False, default_flow_style=False)
+    load(text, "<generated>")
+    return text
