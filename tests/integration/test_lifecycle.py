@@ -1,0 +1,274 @@
+"""The cluster lifecycle on a fleet of 3 masters + 2 nodes, each step followed by a re-run that
+must report changed=0:
+
+install (m1, m2, n1) -> apply adds a master and a node -> unsafe deletions refused -> delete a
+node (gone from the inventory) -> upgrade v1.25.3 -> v1.26.0 while the API is probed every 0.5 s
+-> a downgrade is refused -> an unreachable node is removed at the API level -> reset.
+
+The steps depend on each other and run in file order. Runs ansible-playbook as a user would,
+with cluster images built by seal.cluster.cluster_image from tests/standin/make_rootfs.py
+contexts into a test store.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
+import fleet  # noqa: E402  pylint: disable=wrong-import-position
+
+NAME = "lcit"
+OLD, NEW = "v1.25.3+k3s1", "v1.26.0+k3s1"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+PROBE_INTERVAL = 0.5
+# What reset must leave: no k3s process, unit, file under /etc/rancher, /var/lib/rancher,
+# /var/lib/seal, binary, marked hosts entry, interface or iptables rule (prints "0 0" when clean).
+LEFTOVERS = ("pgrep -af 'k3s (server|agent)'; systemctl list-unit-files 'k3s*' --no-legend; "
+             "find /etc/rancher /var/lib/rancher /var/lib/seal -mindepth 1 2>/dev/null; ls /usr/local/bin/k3s 2>/dev/null; "
+             "grep -c seal.cluster /etc/hosts; ip -o link show | grep -E 'cni0|flannel'; "
+             "iptables-save | grep -ciE 'KUBE-|CNI-|flannel'")
+PROBE_MAX_FAILED_PCT = 5.0
+
+
+class Lifecycle:
+    def __init__(self, state, work):
+        self.state = state
+        self.work = work
+        self.masters = [n for n in state["nodes"] if n["role"] == "master"]
+        self.agents = [n for n in state["nodes"] if n["role"] == "node"]
+        self.store = os.path.join(work, "store")
+        self.images = {}
+        for version in (OLD, NEW):
+            context = os.path.join(work, "context-" + version)
+            subprocess.run([sys.executable, os.path.join(ROOT, "tests", "standin", "make_rootfs.py"), "--version", version,
+                            "--out", context], check=True, capture_output=True)
+            self.images[version] = "k3s:" + version.split("+")[0]
+            proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
+                                   "-a", "name=%s state=built path=%s" % (self.images[version], context)],
+                                  cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        self.state_dir = os.path.join(work, "state")
+
+    def inventory(self, masters, agents):
+        path = os.path.join(self.work, "inv-%d-%d.yml" % (len(masters), len(agents)))
+        group = lambda nodes: {"hosts": {n["ip"]: {"ansible_host": n["ip"]} for n in nodes}}  # noqa: E731
+        inv = {"all": {"vars": {"ansible_user": "root", "ansible_ssh_private_key_file": self.state["key"],
+                                "seal_cluster_name": NAME, "seal_state_dir": self.state_dir},
+                       "children": {"master": group(masters), "node": group(agents)}}}
+        with open(path, "w", encoding="utf-8") as f:
+            yaml.safe_dump(inv, f)
+        return path
+
+    def env(self, **extra):
+        # plain YAML inventories: only the yaml inventory plugin is needed; images in a test store
+        return dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+                    ANSIBLE_INVENTORY_ENABLED="yaml", SEAL_IMAGE_STORE=self.store, **extra)
+
+    def play(self, playbook, inventory, version=OLD, *extra, expect_rc=0, env=None):
+        argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", playbook),
+                "-e", "image=" + self.images[version], *extra]
+        env = self.env(**(env or {}))
+        started = time.monotonic()
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+        out = proc.stdout + proc.stderr
+        print("%s %s: rc=%d in %.1fs" % (playbook, " ".join(extra), proc.returncode, time.monotonic() - started))
+        if expect_rc is not None:
+            assert proc.returncode == expect_rc, out[-6000:]
+        recap = {m.group(1): {"changed": int(m.group(3)), "unreachable": int(m.group(4)), "failed": int(m.group(5))}
+                 for m in RECAP.finditer(out)}
+        return out, recap
+
+    def converge(self, playbook, inventory, version=OLD, *extra):
+        """Run, then run again: the second run must change nothing."""
+        out, _recap = self.play(playbook, inventory, version, *extra)
+        again, recap = self.play(playbook, inventory, version, *extra)
+        changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
+        assert not changed, "second run of %s changed %s:\n%s" % (playbook, changed, again[-6000:])
+        return out
+
+    def ssh(self, node, command, check=True):
+        proc = subprocess.run(fleet.ssh_argv(node["ip"], self.state["key"]) + [command], capture_output=True, text=True,
+                              timeout=120, check=False)
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def nodes(self):
+        return {n["metadata"]["name"]: n for n in
+                json.loads(self.ssh(self.masters[0], "k3s kubectl get nodes -o json"))["items"]}
+
+    def members(self):
+        tls = "/var/lib/rancher/k3s/server/tls/etcd"
+        out = self.ssh(self.masters[0], "curl -s --cacert %s/server-ca.crt --cert %s/client.crt --key %s/client.key "
+                                        "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list" % (tls, tls, tls))
+        return sorted(m["name"] for m in json.loads(out)["members"])
+
+
+class Probe(threading.Thread):
+    """GET /readyz every 0.5 s from the test machine with the admin client certificate of the
+    kubeconfig the collection wrote. A probe succeeds when any master answers `ok` (masters
+    tried in order, 1 s timeout each: what a client behind a load balancer or k3s's agent load
+    balancer sees); each master's own answers are counted as well."""
+
+    def __init__(self, kubeconfig, masters):
+        super().__init__(daemon=True)
+        with open(kubeconfig, encoding="utf-8") as f:
+            kc = yaml.safe_load(f)
+        self.tmp = tempfile.mkdtemp(prefix="probe-")
+        files = {}
+        for key, data in (("ca", kc["clusters"][0]["cluster"]["certificate-authority-data"]),
+                          ("cert", kc["users"][0]["user"]["client-certificate-data"]),
+                          ("key", kc["users"][0]["user"]["client-key-data"])):
+            files[key] = os.path.join(self.tmp, key)
+            with open(os.open(files[key], os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+                f.write(base64.b64decode(data))
+        self.ctx = ssl.create_default_context(cafile=files["ca"])
+        self.ctx.load_cert_chain(files["cert"], files["key"])
+        self.masters = masters
+        self.stop = threading.Event()
+        self.total = self.failed = 0
+        self.per_master = {m: 0 for m in masters}
+
+    def ready(self, ip):
+        try:
+            with urllib.request.urlopen("https://%s:6443/readyz" % ip, context=self.ctx, timeout=1) as resp:
+                return resp.status == 200 and resp.read().strip() == b"ok"
+        except Exception:  # noqa: BLE001 - any error is a failed probe
+            return False
+
+    def run(self):
+        tick = time.monotonic()
+        while not self.stop.is_set():
+            answers = {}
+            for ip in self.masters:
+                answers[ip] = self.ready(ip)
+            self.total += 1
+            self.failed += not any(answers.values())
+            for ip, ok in answers.items():
+                self.per_master[ip] += not ok
+            tick += PROBE_INTERVAL
+            self.stop.wait(max(0.0, tick - time.monotonic()))
+
+    def report(self):
+        pct = 100.0 * self.failed / max(self.total, 1)
+        per = ", ".join("%s %.1f%%" % (ip, 100.0 * n / max(self.total, 1)) for ip, n in self.per_master.items())
+        return pct, "API probe during upgrade: %d probes every %.1fs, %d failed = %.2f%% (any master); per master: %s" % (
+            self.total, PROBE_INTERVAL, self.failed, pct, per)
+
+
+@pytest.fixture(scope="module")
+def lc():
+    work = tempfile.mkdtemp(prefix="lifecycle-")
+    state = fleet.up(NAME, masters=3, nodes=2)
+    try:
+        yield Lifecycle(state, work)
+    finally:
+        subprocess.run(["podman", "unpause", NAME + "-n1"], capture_output=True, check=False)
+        fleet.down(NAME)
+
+
+def test_1_install_two_masters_and_a_node(lc):
+    inv = lc.inventory(lc.masters[:2], lc.agents[:1])
+    lc.converge("run.yml", inv)
+    assert sorted(lc.nodes()) == [NAME + "-m1", NAME + "-m2", NAME + "-n1"]
+
+
+def test_2_apply_adds_a_master_and_a_node(lc):
+    inv = lc.inventory(lc.masters, lc.agents)
+    plan, recap = lc.play("apply.yml", inv, OLD, "--check", "--diff")
+    assert "join %s" % lc.masters[2]["ip"] in plan and "join %s" % lc.agents[1]["ip"] in plan
+    assert all(r["changed"] <= 1 for r in recap.values())  # only the plan line
+    assert sorted(lc.nodes()) == [NAME + "-m1", NAME + "-m2", NAME + "-n1"]  # check mode changed nothing
+    lc.converge("apply.yml", inv)
+    nodes = lc.nodes()
+    assert sorted(nodes) == [NAME + s for s in ("-m1", "-m2", "-m3", "-n1", "-n2")]
+    assert len(lc.members()) == 3
+
+
+def test_3_unsafe_deletions_are_refused_before_any_change(lc):
+    inv = lc.inventory(lc.masters, lc.agents)
+    out, recap = lc.play("delete.yml", inv, OLD, "-e", "delete_hosts=" + lc.masters[2]["ip"], expect_rc=2)
+    assert "would leave 2 etcd members" in out
+    assert all(r["changed"] == 0 for r in recap.values())
+    out, recap = lc.play("delete.yml", inv, OLD, "-e", "delete_hosts=" + ",".join(m["ip"] for m in lc.masters), expect_rc=2)
+    assert "no live master of cluster %s outside the hosts to delete" % NAME in out.replace("\n", " ")
+    assert all(r["changed"] == 0 for r in recap.values())
+    assert len(lc.nodes()) == 5 and len(lc.members()) == 3
+
+
+def test_4_delete_a_node_gone_from_the_inventory(lc):
+    inv = lc.inventory(lc.masters, lc.agents[:1])
+    out = lc.converge("delete.yml", inv)
+    assert "delete agent %s" % lc.agents[1]["ip"] in out
+    assert NAME + "-n2" not in lc.nodes()
+    assert lc.ssh(lc.agents[1], LEFTOVERS, check=False).split() == ["0", "0"]
+    record = json.loads(lc.ssh(lc.masters[0], "cat /var/lib/seal/%s/applied.json" % NAME))
+    assert record["nodes"] == [lc.agents[0]["ip"]]
+
+
+def test_5_upgrade_with_api_probe(lc):
+    inv = lc.inventory(lc.masters, lc.agents[:1])
+    probe = Probe(os.path.join(lc.state_dir, "kubeconfig"), [m["ip"] for m in lc.masters])
+    probe.start()
+    try:
+        lc.play("upgrade.yml", inv, NEW, "-e", "upgrade_drain=true")
+    finally:
+        probe.stop.set()
+        probe.join()
+    pct, line = probe.report()
+    print(line)
+    with open(os.path.join(ROOT, ".cache", "lifecycle-probe.txt"), "w", encoding="utf-8") as f:
+        f.write(line + "\n")
+    assert probe.total > 10
+    assert pct < PROBE_MAX_FAILED_PCT, line
+    versions = {name: n["status"]["nodeInfo"]["kubeletVersion"] for name, n in lc.nodes().items()}
+    assert versions == {NAME + s: NEW for s in ("-m1", "-m2", "-m3", "-n1")}, versions
+    for node in lc.masters + lc.agents[:1]:
+        assert lc.ssh(node, "k3s --version").split()[2] == NEW
+    _out, recap = lc.play("upgrade.yml", inv, NEW, "-e", "upgrade_drain=true")
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+    _out, recap = lc.play("apply.yml", inv, NEW)
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+
+
+def test_6_downgrade_and_skipped_minor_are_refused(lc):
+    inv = lc.inventory(lc.masters, lc.agents[:1])
+    out, recap = lc.play("upgrade.yml", inv, OLD, expect_rc=2)
+    assert "refusing to downgrade to %s" % OLD in out and all(r["changed"] == 0 for r in recap.values())
+
+
+def test_7_unreachable_node_is_removed_at_the_api_level(lc):
+    inv = lc.inventory(lc.masters, lc.agents[:1])
+    subprocess.run(["podman", "pause", NAME + "-n1"], check=True, env=dict(os.environ, CONTAINERS_CONF=fleet.containers_conf()))
+    try:
+        # no SSH connection sharing: a frozen host must time out, not hang on a shared connection
+        out, recap = lc.play("delete.yml", inv, NEW, "-e", "delete_hosts=" + lc.agents[0]["ip"], "-e", "ansible_ssh_timeout=5",
+                             env={"ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o UserKnownHostsFile=/dev/null "
+                                                      "-o StrictHostKeyChecking=no -o ServerAliveInterval=2"})
+        assert NAME + "-n1" not in lc.nodes()
+    finally:
+        subprocess.run(["podman", "unpause", NAME + "-n1"], check=True, env=dict(os.environ, CONTAINERS_CONF=fleet.containers_conf()))
+    assert "is unreachable: its node is removed from the cluster at the API level only" in " ".join(out.split())
+    assert recap[lc.agents[0]["ip"]]["failed"] == 0
+
+
+def test_8_reset(lc):
+    inv = lc.inventory(lc.masters, lc.agents)
+    lc.converge("reset.yml", inv, NEW)
+    for node in lc.masters + lc.agents:
+        left = lc.ssh(node, LEFTOVERS, check=False)
+        assert left.split() == ["0", "0"], "%s: %s" % (node["name"], left)
