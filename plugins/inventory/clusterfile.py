@@ -35,8 +35,10 @@ options:
     type: str
     choices: [seal.cluster.clusterfile]
   path:
-    description: The Clusterfile, relative to the config file's directory (config mode).
-    type: path
+    description:
+      - The Clusterfile (config mode). A relative path is relative to the directory of the
+        config file, after following symlinks to it.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -86,7 +88,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             target = self.get_option("path")
             if not target:
                 raise AnsibleParserError("%s: config mode needs 'path' (the Clusterfile)" % path)
-            clusterfile = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(target))
+            clusterfile = os.path.join(os.path.dirname(os.path.realpath(path)), os.path.expanduser(target))
             try:
                 with open(clusterfile, encoding="utf-8") as f:
                     text = f.read()

@@ -78,7 +78,10 @@ options:
     type: bool
     default: false
   extract:
-    description: Extract the image to its rootfs directory and return RV(rootfs).
+    description:
+      - Extract the image to its rootfs directory and return RV(rootfs).
+      - This also happens in check mode for an image already in the store: the rootfs cache is
+        derived from the store and the install needs it to plan.
     type: bool
     default: true
 attributes:
@@ -168,7 +171,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.seal.cluster.plugins.module_utils import _image_transfer as transfer
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import BuildError, Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
-from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe, extract, rootfs_path, runtime_error
+from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe, extract, runtime_error
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError
 
 
@@ -192,10 +195,9 @@ class ClusterImage:
     def finish(self, desc, before=None):
         if desc is not None:
             rootfs = None
-            if self.p["extract"] and not self.check:
+            if self.p["extract"] and self.store.resolve(self.ref) is not None:
+                # also in check mode: the rootfs cache is derived from the store, not state
                 rootfs, _new = extract(self.store, desc)
-            elif self.p["extract"] and os.path.isdir(rootfs_path(self.store, desc)):
-                rootfs = rootfs_path(self.store, desc)
             info = describe(self.store, desc, rootfs)
             if self.p["extract"] and rootfs and not info["runtime"]:
                 self.module.fail_json(msg=runtime_error(self.ref, desc), **self.result)

@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Runs on a k3s server and talks to the API through C(k3s kubectl) with the server's kubeconfig.
   - Waits until the API is ready and every listed node is registered, Ready and running the
-    expected version; on timeout fails with the nodes and what was seen on each.
+    expected version; on timeout fails with the nodes and what was seen on each. In check mode
+    it does not wait, and reports RV(pending) when the cluster is not healthy (yet).
   - Sets the labels and taints each node should carry. Keys it set earlier and that are no
     longer wanted are removed; labels and taints set by others are left alone (the keys this
     module manages are recorded in the node annotations C(seal.cluster/labels) and C(seal.cluster/taints)).
@@ -78,6 +79,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+pending:
+  description: In check mode, V(true) when the cluster is not (yet) healthy, so that nothing was checked further.
+  returned: in check mode, when the cluster is not healthy
+  type: bool
+problems:
+  description: What is not healthy yet (check mode).
+  returned: when RV(pending)
+  type: list
+  elements: str
 nodes:
   description: Per node name, C(ready), C(version), C(labels) and C(taints) as seen at the end.
   returned: success
@@ -85,6 +95,7 @@ nodes:
 """
 
 import json
+import os
 import re
 import time
 
@@ -122,6 +133,8 @@ class ClusterReconciler:
         return self.module.run_command([K3S, "kubectl", "--kubeconfig", self.p["kubeconfig"]] + list(args))
 
     def get_nodes(self):
+        if not os.path.exists(K3S):
+            return None, "%s is not installed" % K3S
         rc, out, err = self.kubectl("get", "nodes", "-o", "json")
         if rc != 0:
             return None, (err or out).strip()
@@ -153,6 +166,9 @@ class ClusterReconciler:
             seen = ["API not answering: %s" % err] if nodes is None else self.problems(nodes)
             if not seen:
                 return nodes
+            if self.module.check_mode:
+                # a cluster being installed in this check run: report what is still to come
+                self.module.exit_json(changed=True, pending=True, problems=seen, nodes={})
             if time.monotonic() > deadline:
                 self.module.fail_json(msg="cluster not healthy after %ss: %s" % (self.p["wait_timeout"], "; ".join(seen)))
             time.sleep(2)

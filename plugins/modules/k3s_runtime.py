@@ -233,6 +233,11 @@ class K3sRuntime:
 
     # -- desired state ---------------------------------------------------------------------
     def validate(self):
+        if self.check and not os.path.isfile(os.path.join(self.p["rootfs"], "bin", "k3s")):
+            # check mode before the rootfs was distributed: everything would be installed
+            self.module.exit_json(changed=True, changed_items=["binary", "config", "token", "unit", "env", "service"],
+                                  restarted=False, role=self.role, service=self.service, node_name=self.node_name(),
+                                  version=None, msg="rootfs %s not distributed yet; k3s would be installed" % self.p["rootfs"])
         if not os.path.isfile(os.path.join(self.p["rootfs"], "bin", "k3s")):
             self.module.fail_json(msg="rootfs %s has no bin/k3s: is the cluster image distributed to this host?" % self.p["rootfs"])
         config = self.p["config"]

@@ -174,8 +174,9 @@ def down(name: str, out: str | None = None) -> None:
 
 
 def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
-       cluster_image: str = "k3s:v1.25.3", host_extra: dict | None = None) -> dict:
-    """Start the fleet; host_extra adds Clusterfile fields per role, e.g. {"node": {"labels": {...}}}."""
+       cluster_image: str = "k3s:v1.25.3", host_extra: dict | None = None, spec_extra: dict | None = None) -> dict:
+    """Start the fleet; host_extra adds Clusterfile fields per role, e.g. {"node": {"labels": {...}}},
+    spec_extra adds fields to the Clusterfile's spec (e.g. hostAliases)."""
     if masters < 1 or nodes < 0:
         raise FleetError("a fleet needs at least one master")
     started = time.monotonic()
@@ -223,7 +224,7 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(members), 8)) as pool:
         result = list(pool.map(boot, members))
     state = {"name": name, "image": ref, "network": network, "key": key, "password": password,
-             "nodes": result, "dir": path, "host_extra": host_extra or {}}
+             "nodes": result, "dir": path, "host_extra": host_extra or {}, "spec_extra": spec_extra or {}}
     _write_outputs(state, cluster_image)
     total = time.monotonic() - started
     log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
@@ -263,10 +264,11 @@ def _write_outputs(state: dict, cluster_image: str) -> None:
     def clusterfile(ssh: dict) -> str:
         hosts = [group(masters, "master")] + ([group(workers, "node")] if workers else [])
         ssh_lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ssh.items())
+        spec_lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in (state.get("spec_extra") or {}).items())
         return (
             "apiVersion: sealer.io/v2\nkind: Cluster\n"
             f"metadata:\n  name: {state['name']}\n"
-            f"spec:\n  image: {cluster_image}\n  ssh:\n{ssh_lines}  hosts:\n" + "".join(hosts)
+            f"spec:\n  image: {cluster_image}\n{spec_lines}  ssh:\n{ssh_lines}  hosts:\n" + "".join(hosts)
         )
 
     files = {
@@ -319,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--out", help="directory for Clusterfile, hosts.yml, key (default .cache/fleet/NAME)")
     u.add_argument("--image", default="k3s:v1.25.3", help="spec.image written to the Clusterfile")
     u.add_argument("--molecule-instance-config", help="also write Molecule's instance config here")
+    u.add_argument("--spec-extra", type=json.loads, default={},
+                   help='JSON of Clusterfile spec fields, e.g. \'{"hostAliases": [{"ip": "10.0.0.9", "hostnames": ["x"]}]}\'')
     u.add_argument("--host-extra", type=json.loads, default={},
                    help='JSON of Clusterfile host fields per role, e.g. \'{"node": {"labels": {"zone": "a"}}}\'')
     d = sub.add_parser("down", help="remove a fleet and everything it left")
@@ -334,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "image":
             print(image())
         elif args.cmd == "up":
-            state = up(args.name, args.masters, args.nodes, args.out, args.image, args.host_extra)
+            state = up(args.name, args.masters, args.nodes, args.out, args.image, args.host_extra, args.spec_extra)
             if args.molecule_instance_config:
                 write_instance_config(state, args.molecule_instance_config)
             for n in state["nodes"]:

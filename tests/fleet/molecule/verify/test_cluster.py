@@ -1,0 +1,79 @@
+"""The installed cluster, seen from each host: services, files and their modes, secrets kept
+out of units and configs, the cluster's nodes Ready with the Clusterfile's labels and taints,
+and no service restarted by the idempotence run."""
+import json
+import os
+
+import pytest
+
+VERSION = "v1.25.3+k3s1"
+
+
+def hv(host):
+    return host.ansible.get_variables()
+
+
+def role(host):
+    return "server" if "master" in hv(host)["seal_roles"] else "agent"
+
+
+def service(host):
+    return "k3s" if role(host) == "server" else "k3s-agent"
+
+
+def test_service_runs_the_image_version(host):
+    assert host.service(service(host)).is_running
+    assert host.service(service(host)).is_enabled
+    assert host.check_output("k3s --version").splitlines()[0].startswith("k3s version " + VERSION)
+    for link in ("kubectl", "crictl", "ctr"):
+        assert host.file("/usr/local/bin/" + link).linked_to == "/usr/local/bin/k3s"
+
+
+@pytest.mark.parametrize("path", ["/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/token"])
+def test_secret_files_are_0600(host, path):
+    f = host.file(path)
+    assert f.exists and f.mode == 0o600 and f.user == "root"
+
+
+def test_token_only_in_its_file(host):
+    token = host.file("/etc/rancher/k3s/token").content_string.strip()
+    assert len(token) >= 32
+    name = service(host)
+    for path in ("/etc/rancher/k3s/config.yaml", "/etc/systemd/system/%s.service" % name,
+                 "/etc/systemd/system/%s.service.env" % name):
+        assert token not in host.file(path).content_string, path
+    assert host.file("/etc/systemd/system/%s.service.env" % name).mode == 0o600
+    assert "token-file" in host.file("/etc/rancher/k3s/config.yaml").content_string
+    assert token not in host.check_output("ps -eo args")
+
+
+def test_nodes_ready_with_labels_and_taints(host):
+    if not hv(host)["seal_master0_host"]:
+        pytest.skip("checked once, from master0")
+    nodes = json.loads(host.check_output("k3s kubectl get nodes -o json"))["items"]
+    hosts = {h: host.backend.get_hosts(h) for h in ("master", "node")}
+    assert len(nodes) == sum(len(v) for v in hosts.values())
+    masters = len(hosts["master"])
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        ready = [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready == ["True"], node["metadata"]["name"]
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == VERSION
+        taints = [(t["key"], t.get("value"), t["effect"]) for t in node["spec"].get("taints", [])]
+        if labels.get("node-role.kubernetes.io/control-plane") == "true":
+            assert labels["tier"] == "control"
+            assert (labels.get("node-role.kubernetes.io/etcd") == "true") == (masters > 1)
+        else:
+            assert labels["zone"] == "a"
+            assert ("dedicated", "infra", "NoSchedule") in taints
+
+
+def test_no_restart_during_the_idempotence_run(host):
+    """The kubeconfig is written once, at the end of the first converge; every service must
+    have been (re)started before that."""
+    kubeconfig = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "home", ".seal", hv(host)["seal_cluster_name"], "kubeconfig")
+    assert oct(os.stat(kubeconfig).st_mode & 0o777) == "0o600"
+    started = int(host.check_output("systemctl show -p ActiveEnterTimestampMonotonic --value %s" % service(host)))
+    boot_realtime = float(host.check_output("date +%s.%N")) - float(host.check_output("cut -d' ' -f1 /proc/uptime"))
+    assert boot_realtime + started / 1e6 < os.stat(kubeconfig).st_mtime
+    assert host.check_output("systemctl show -p NRestarts --value %s" % service(host)) == "0"
