@@ -39,7 +39,11 @@ sanity:
 	  $(SANITY_VENV)/bin/ansible-test sanity --requirements --python $(PYTHON_VERSION) --color no
 
 molecule:
-	for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+	for s in $(SCENARIOS); do \
+	  molecule test -s $$s 2>&1 | tee .cache/molecule-$$s.log; \
+	  if grep -q 'Skipping, no tests found' .cache/molecule-$$s.log || ! grep -qE '[0-9]+ passed' .cache/molecule-$$s.log; then \
+	    echo "molecule $$s: verify ran no passing test" >&2; exit 1; fi; \
+	done
 
 build:
 	ansible-galaxy collection build --force

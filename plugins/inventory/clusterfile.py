@@ -58,9 +58,29 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
+try:  # ansible-core 2.19+: plugin-provided strings are untrusted unless marked
+    from ansible.template import trust_as_template
+except ImportError:  # pragma: no cover - older ansible-core trusts them already
+    def trust_as_template(value):
+        return value
+
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile as cf
 
+# Values that hold passwords or keys: marked unsafe so that they are never templated.
+SECRET_VARS = ("ansible_password", "ansible_ssh_private_key", "ansible_ssh_private_key_passphrase", "seal_registry",
+               "seal_runtime_config")
 CLUSTER_KIND = re.compile(r"^kind:\s*['\"]?Cluster['\"]?\s*$", re.MULTILINE)
+
+
+def _trusted(value):
+    """Plain Clusterfile values behave as in a YAML inventory (secrets stay untrusted)."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -121,7 +141,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             inventory.add_host(name, group=group)
         hostvars = dict(hostvars, seal_clusterfile=clusterfile)
         for key, value in hostvars.items():
-            inventory.set_variable(name, key, wrap_var(value))
+            inventory.set_variable(name, key, wrap_var(value) if key in SECRET_VARS else _trusted(value))
         if self._options:
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)

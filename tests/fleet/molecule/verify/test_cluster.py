@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile
+
 VERSION = "v1.25.3+k3s1"
 
 
@@ -51,9 +53,11 @@ def test_nodes_ready_with_labels_and_taints(host):
     if not hv(host)["seal_master0_host"]:
         pytest.skip("checked once, from master0")
     nodes = json.loads(host.check_output("k3s kubectl get nodes -o json"))["items"]
-    hosts = {h: host.backend.get_hosts(h) for h in ("master", "node")}
-    assert len(nodes) == sum(len(v) for v in hosts.values())
-    masters = len(hosts["master"])
+    with open(hv(host)["seal_clusterfile"], encoding="utf-8") as f:
+        docs = clusterfile.load(f.read())
+    members = [h for d in docs if d.kind == "Cluster" for h in clusterfile.hosts_of(d)]
+    assert len(nodes) == len(members)
+    masters = sum(1 for _ip, _vars, groups in members if "master" in groups)
     for node in nodes:
         labels = node["metadata"]["labels"]
         ready = [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"]
