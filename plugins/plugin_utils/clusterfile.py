@@ -58,6 +58,7 @@ class _Doc:
                 if key in out:
                     raise self.error(sub, "duplicate key", line=key_node.start_mark.line + 1)
                 out[key] = self._walk(value_node, sub, loader)
+                self.lines[sub] = key_node.start_mark.line + 1  # the key's line, not its block's
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._walk(item, "%s[%d]" % (path, i), loader) for i, item in enumerate(node.value)]

@@ -1,0 +1,72 @@
+"""Clusterfile parsing: a corpus of good files (sealer's documentation examples among them)
+and a corpus of bad ones, each with the exact error it must give (first line: `# expect: ...`)."""
+import glob
+import os
+
+import pytest
+
+from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile as cf
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "clusterfiles")
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return cf.load(f.read(), os.path.basename(path))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(DATA, "bad", "*.yaml"))), ids=os.path.basename)
+def test_bad_clusterfiles_give_their_exact_error(path):
+    with open(path, encoding="utf-8") as f:
+        expected = f.readline().split("# expect: ", 1)[1].strip()
+    with pytest.raises(cf.ClusterfileError) as err:
+        load(path)
+    assert str(err.value).startswith(os.path.basename(path) + ": ")
+    assert expected in str(err.value)
+
+
+def test_errors_never_show_secrets():
+    text = open(os.path.join(DATA, "good", "sealer-doc-env-ssh.yaml"), encoding="utf-8").read()
+    with pytest.raises(cf.ClusterfileError) as err:
+        cf.load(text.replace("password: s3cret", "password: s3cret\n      bogus: 1"), "Clusterfile")
+    assert "spec.registry.localRegistry.bogus" in str(err.value) and "s3cret" not in str(err.value)
+
+
+def test_sealer_basic_example():
+    (doc,) = load(os.path.join(DATA, "good", "sealer-doc-basic.yaml"))
+    hosts = cf.hosts_of(doc)
+    assert [h[0] for h in hosts] == ["192.168.0.2", "192.168.0.3", "192.168.0.4", "192.168.0.5"]
+    ip, hv, groups = hosts[0]
+    assert groups == ["master", "cluster_default_kubernetes_cluster", "master0"]
+    assert hv["ansible_password"] == "xxx" and hv["ansible_port"] == 22 and hv["ansible_user"] == "root"
+    assert hv["seal_registry"] == {"localRegistry": {"domain": "sea.hub", "port": 5000}}
+    assert hv["seal_master0"] == "192.168.0.2" and hv["seal_data_root"] == "/var/lib/seal"
+    assert hosts[3][2] == ["node", "cluster_default_kubernetes_cluster"]
+
+
+def test_per_host_ssh_env_labels_taints_and_runtime_documents():
+    docs = load(os.path.join(DATA, "good", "sealer-doc-env-ssh.yaml"))
+    cluster = [d for d in docs if d.kind == "Cluster"][0]
+    hosts = dict((ip, (hv, groups)) for ip, hv, groups in cf.hosts_of(cluster, [d for d in docs if d.kind != "Cluster"]))
+    master, _groups = hosts["192.168.0.2"]
+    assert master["ansible_port"] == 2222 and master["ansible_user"] == "xxx"
+    assert master["seal_env"] == {"key1": "override", "key2": "value2;value3", "key3": ["value4", "value5"]}
+    node, groups = hosts["192.168.0.3"]
+    assert groups == ["node", "db", "cluster_my_cluster"]
+    assert node["ansible_port"] == 22 and node["seal_env"]["key1"] == "value1"
+    assert node["seal_labels"] == {"zone": "a", "example.com/tier": "gold"}
+    assert node["seal_taints"] == ["dedicated=infra:NoSchedule", "special:NoExecute"]
+    assert node["seal_registry"]["localRegistry"] == {"domain": "reg.local", "port": 5000, "username": "admin",
+                                                      "password": "s3cret", "ha": True}
+    assert node["seal_data_root"] == "/data/seal"
+    assert node["seal_runtime_config"][0]["kind"] == "Config"
+
+
+def test_writer_round_trips():
+    text = cf.write("demo", ["10.0.0.2", "10.0.0.3", "10.0.0.4"], ["10.0.0.5"], passwd="pw", port=2222, image="k3s:v1.25.3")
+    (doc,) = cf.load(text)
+    hosts = cf.hosts_of(doc)
+    assert [(ip, hv["ansible_port"]) for ip, hv, _g in hosts][0] == ("10.0.0.2", 2222)
+    assert hosts[-1][2][0] == "node" and doc.value["spec"]["image"] == "k3s:v1.25.3"
+    with pytest.raises(cf.ClusterfileError, match="duplicate IP"):
+        cf.write("demo", ["10.0.0.2"], ["10.0.0.2"])
