@@ -13,7 +13,8 @@ import os
 import shutil
 import stat
 import tarfile
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.seal.cluster.plugins.module_utils import _image_store as store_mod
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
@@ -106,7 +107,7 @@ class Builder:
         self.arch = arch
         self.args = dict(build_args or {})
         self.args.setdefault("ARCH", arch)
-        self.fetch = fetch or urllib.request.urlopen
+        self.fetch = fetch or open_url
 
     def source(self, name, where):
         path = os.path.normpath(os.path.join(self.context, name))

@@ -80,8 +80,8 @@ options:
   extract:
     description:
       - Extract the image to its rootfs directory and return RV(rootfs).
-      - This also happens in check mode for an image already in the store: the rootfs cache is
-        derived from the store and the install needs it to plan.
+      - This also happens in check mode for an image already in the store, because the rootfs
+        cache is derived from the store and the install needs it to plan.
     type: bool
     default: true
 attributes:
@@ -272,7 +272,8 @@ class ClusterImage:
             tagged = transfer.load(self.store, self.p["archive"])
         desc = self.store.resolve(self.ref)
         if desc is None:
-            self.module.fail_json(msg="archive %s does not hold %s (it holds %s)" % (self.p["archive"], self.ref, ", ".join(str(r) for r, _d in tagged) or "nothing"))
+            held = ", ".join(str(r) for r, _d in tagged) or "nothing"
+            self.module.fail_json(msg="archive %s does not hold %s (it holds %s)" % (self.p["archive"], self.ref, held))
         self.result["changed"] = current is None or current["digest"] != desc["digest"]
         self.finish(desc, current["digest"] if current else None)
 

@@ -15,7 +15,7 @@ def load(path):
         return cf.load(f.read(), os.path.basename(path))
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(DATA, "bad", "*.yaml"))), ids=os.path.basename)
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(DATA, "bad", "*.clusterfile"))), ids=os.path.basename)
 def test_bad_clusterfiles_give_their_exact_error(path):
     with open(path, encoding="utf-8") as f:
         expected = f.readline().split("# expect: ", 1)[1].strip()
@@ -26,14 +26,14 @@ def test_bad_clusterfiles_give_their_exact_error(path):
 
 
 def test_errors_never_show_secrets():
-    text = open(os.path.join(DATA, "good", "sealer-doc-env-ssh.yaml"), encoding="utf-8").read()
+    text = open(os.path.join(DATA, "good", "sealer-doc-env-ssh.clusterfile"), encoding="utf-8").read()
     with pytest.raises(cf.ClusterfileError) as err:
         cf.load(text.replace("password: s3cret", "password: s3cret\n      bogus: 1"), "Clusterfile")
     assert "spec.registry.localRegistry.bogus" in str(err.value) and "s3cret" not in str(err.value)
 
 
 def test_sealer_basic_example():
-    (doc,) = load(os.path.join(DATA, "good", "sealer-doc-basic.yaml"))
+    (doc,) = load(os.path.join(DATA, "good", "sealer-doc-basic.clusterfile"))
     hosts = cf.hosts_of(doc)
     assert [h[0] for h in hosts] == ["192.168.0.2", "192.168.0.3", "192.168.0.4", "192.168.0.5"]
     ip, hv, groups = hosts[0]
@@ -45,7 +45,7 @@ def test_sealer_basic_example():
 
 
 def test_per_host_ssh_env_labels_taints_and_runtime_documents():
-    docs = load(os.path.join(DATA, "good", "sealer-doc-env-ssh.yaml"))
+    docs = load(os.path.join(DATA, "good", "sealer-doc-env-ssh.clusterfile"))
     cluster = [d for d in docs if d.kind == "Cluster"][0]
     hosts = dict((ip, (hv, groups)) for ip, hv, groups in cf.hosts_of(cluster, [d for d in docs if d.kind != "Cluster"]))
     master, _groups = hosts["192.168.0.2"]
