@@ -14,7 +14,7 @@ NOT_SHIPPED := tests/fleet tests/standin tests/integration tests/benchmarks mole
 PYTHON_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 SCENARIOS := $(sort $(notdir $(wildcard molecule/*)))
 
-.PHONY: setup test unit lint sanity molecule integration build clean fleet-up fleet-down
+.PHONY: setup test unit lint sanity molecule integration build clean fleet-up fleet-down demo demo-down
 
 setup:
 	scripts/setup.sh
@@ -47,6 +47,17 @@ molecule:
 
 build:
 	ansible-galaxy collection build --force
+
+## The main job on a local fleet: 1 master + 2 nodes from a Clusterfile, k3s from a cluster image.
+DEMO_STORE := $(CURDIR)/.cache/images
+demo: setup
+	$(BIN)/python tests/fleet/fleet.py up --name demo --masters 1 --nodes 2
+	SEAL_IMAGE_STORE=$(DEMO_STORE) $(BIN)/python tests/standin/build_image.py --version v1.25.3+k3s1
+	SEAL_IMAGE_STORE=$(DEMO_STORE) ansible-playbook -i .cache/fleet/demo/Clusterfile playbooks/run.yml -e image=k3s:v1.25.3
+	@echo "kubeconfig: ~/.seal/demo/kubeconfig; remove the fleet with: make demo-down"
+
+demo-down:
+	$(BIN)/python tests/fleet/fleet.py down --name demo
 
 fleet-up:
 	$(BIN)/python tests/fleet/fleet.py up --name dev --masters 1 --nodes 2
