@@ -1,0 +1,60 @@
+"""A Clusterfile is the inventory: `ansible -i Clusterfile all -m ping` reaches fleet nodes with
+the Clusterfile's own credentials, by key and by password; ansible-inventory shows the groups."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
+import fleet  # noqa: E402  pylint: disable=wrong-import-position
+
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def state():
+    st = fleet.up("itinv", masters=1, nodes=2, host_extra={"node": {"labels": {"zone": "a"}}})
+    yield st
+    fleet.down("itinv")
+
+
+def run(*argv):
+    return subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
+
+
+@pytest.mark.parametrize("clusterfile", ["Clusterfile", "Clusterfile.passwd"])
+def test_ping_with_the_clusterfiles_credentials(state, clusterfile):
+    out = run(os.path.join(BIN, "ansible"), "-i", os.path.join(state["dir"], clusterfile), "all", "-m", "ping", "-o")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(line.split()[0] for line in out.stdout.splitlines() if "SUCCESS" in line) == sorted(n["ip"] for n in state["nodes"])
+    assert state["password"] not in out.stdout + out.stderr
+
+
+def test_inventory_groups_and_vars(state):
+    out = run(os.path.join(BIN, "ansible-inventory"), "-i", os.path.join(state["dir"], "Clusterfile"), "--list")
+    assert out.returncode == 0, out.stderr
+    inv = json.loads(out.stdout)
+    masters = [n["ip"] for n in state["nodes"] if n["role"] == "master"]
+    workers = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
+    assert inv["master"]["hosts"] == masters and sorted(inv["node"]["hosts"]) == sorted(workers)
+    assert inv["master0"]["hosts"] == masters[:1]
+    assert "master" in inv["server"]["children"] and "node" in inv["agent"]["children"]
+    assert sorted(inv["cluster_itinv"]["hosts"]) == sorted(masters + workers)
+    hv = inv["_meta"]["hostvars"][workers[0]]
+    assert hv["ansible_host"] == workers[0] and hv["ansible_port"] == 22 and hv["seal_labels"] == {"zone": "a"}
+
+
+def test_bad_clusterfile_fails_before_any_host_is_touched(state, tmp_path):
+    bad = tmp_path / "Clusterfile"
+    with open(os.path.join(state["dir"], "Clusterfile"), encoding="utf-8") as f:
+        bad.write_text(f.read().replace("roles: [node]", "roles: [node]\n      taints: [\"oops\"]"))
+    out = run(os.path.join(BIN, "ansible-playbook"), "-i", str(bad), "playbooks/prepare.yml")
+    assert out.returncode != 0
+    assert "spec.hosts[1].taints[0]" in out.stdout + out.stderr and "invalid taint 'oops'" in out.stdout + out.stderr
+    assert not subprocess.run(fleet.ssh_argv(state["nodes"][1]["ip"], state["key"]) + ["test", "-e", "/var/lib/seal"],
+                              check=False).returncode == 0
