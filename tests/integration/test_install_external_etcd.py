@@ -1,0 +1,83 @@
+"""run.yml with an external datastore (a real etcd on the fleet, datastore-endpoint given as a
+secret config value): two servers share it without embedded etcd or `server`, every node is
+Ready, a second run changes nothing, and neither the token nor the endpoint shows in the
+output of a verbose run."""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
+import build_image  # noqa: E402  pylint: disable=wrong-import-position
+import fleet  # noqa: E402  pylint: disable=wrong-import-position
+
+NAME = "itext"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
+
+
+def ssh(state, ip, command):
+    return subprocess.run(fleet.ssh_argv(ip, state["key"]) + [command], capture_output=True, text=True,
+                          timeout=120, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    state = fleet.up(NAME, masters=2, nodes=1)
+    work = tempfile.mkdtemp(prefix="seal-itext-")
+    try:
+        etcd_host = state["nodes"][-1]["ip"]
+        subprocess.run(["scp", "-q", "-i", state["key"], "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "/usr/bin/etcd", f"root@{etcd_host}:/usr/local/sbin/etcd-ext"], check=True, timeout=60)
+        ssh(state, etcd_host, f"systemd-run --unit etcd-ext /usr/local/sbin/etcd-ext --data-dir /var/lib/etcd-ext "
+                              f"--listen-client-urls http://0.0.0.0:2379 --advertise-client-urls http://{etcd_host}:2379 "
+                              f"--listen-peer-urls http://127.0.0.1:2380")
+        endpoint = f"http://{etcd_host}:2379"
+        extra = os.path.join(work, "vars.json")
+        with open(extra, "w", encoding="utf-8") as f:
+            json.dump({"seal_k3s_secret_config": {"datastore-endpoint": endpoint}}, f)
+        env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
+                   ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+        build_image.build("v1.25.3+k3s1", env["SEAL_IMAGE_STORE"])
+        yield state, env, extra, endpoint, work
+    finally:
+        fleet.down(NAME)
+
+
+def run(env, state, extra):
+    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i",
+                           os.path.join(state["dir"], "Clusterfile"), "playbooks/run.yml", "-e", "@" + extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_servers_share_the_external_etcd_and_secrets_stay_out_of_output(cluster):
+    state, env, extra, endpoint, work = cluster
+    first = run(env, state, extra)
+    assert first.returncode == 0, first.stdout[-4000:]
+    token = open(os.path.join(work, ".seal", NAME, "token"), encoding="utf-8").read().strip()
+    assert oct(os.stat(os.path.join(work, ".seal", NAME, "token")).st_mode & 0o777) == "0o600"
+    for text in (first.stdout, first.stderr):
+        assert token not in text and endpoint not in text
+    m1, m2 = [n for n in state["nodes"] if n["role"] == "master"]
+    nodes = json.loads(ssh(state, m2["ip"], "k3s kubectl get nodes -o json"))["items"]
+    assert len(nodes) == 3
+    for node in nodes:
+        assert [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"] == ["True"]
+        assert "node-role.kubernetes.io/etcd" not in node["metadata"]["labels"]
+    for server in (m1, m2):
+        config = ssh(state, server["ip"], "cat /etc/rancher/k3s/config.yaml")
+        assert f'datastore-endpoint: "{endpoint}"' in config and "server:" not in config and "cluster-init" not in config
+        assert ssh(state, server["ip"], "stat -c %a /etc/rancher/k3s/config.yaml").strip() == "600"
+    keys = ssh(state, state["nodes"][-1]["ip"], "ETCDCTL_API=3 /usr/local/sbin/etcd-ext --version >/dev/null; "
+                                                 "ls /var/lib/etcd-ext/member/snap/db && echo present")
+    assert "present" in keys
+    second = run(env, state, extra)
+    assert second.returncode == 0, second.stdout[-4000:]
+    changed = {host: int(n) for host, n in RECAP.findall(second.stdout)}
+    assert changed and all(n == 0 for n in changed.values()), changed
