@@ -53,7 +53,7 @@ def test_bad_clusterfile_fails_before_any_host_is_touched(state, tmp_path):
     bad = tmp_path / "Clusterfile"
     with open(os.path.join(state["dir"], "Clusterfile"), encoding="utf-8") as f:
         bad.write_text(f.read().replace("roles: [node]", "roles: [node]\n      taints: [\"oops\"]"))
-    out = run(os.path.join(BIN, "ansible-playbook"), "-i", str(bad), "playbooks/prepare.yml")
+    out = run(os.path.join(BIN, "ansible-playbook"), "-i", str(bad), "playbooks/run.yml")
     assert out.returncode != 0
     assert "spec.hosts[1].taints[0]" in out.stdout + out.stderr and "invalid taint 'oops'" in out.stdout + out.stderr
     assert not subprocess.run(fleet.ssh_argv(state["nodes"][1]["ip"], state["key"]) + ["test", "-e", "/var/lib/seal"],
