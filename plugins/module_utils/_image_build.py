@@ -17,6 +17,8 @@ import tarfile
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.seal.cluster.plugins.module_utils import _image_store as store_mod
+from ansible_collections.seal.cluster.plugins.module_utils._image_cache import (
+    REPOSITORIES, CacheError, ImageCache, cached_path, images_wanted)
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
 from ansible_collections.seal.cluster.plugins.module_utils._kubefile import KubefileError, parse
 
@@ -98,7 +100,8 @@ def _store_layer(store, writer):
 
 
 class Builder:
-    def __init__(self, store, context, kubefile=None, arch="amd64", build_args=None, fetch=None):
+    def __init__(self, store, context, kubefile=None, arch="amd64", build_args=None, fetch=None,
+                 cache_images=True, image_cache=None, progress=None):
         if arch not in ARCHES:
             raise BuildError("unknown architecture %r (one of %s)" % (arch, ", ".join(ARCHES)))
         self.store = store
@@ -108,6 +111,9 @@ class Builder:
         self.args = dict(build_args or {})
         self.args.setdefault("ARCH", arch)
         self.fetch = fetch or open_url
+        self.cache_images = cache_images
+        self.image_cache = image_cache
+        self.progress = progress or (lambda message: None)
 
     def source(self, name, where):
         path = os.path.normpath(os.path.join(self.context, name))
@@ -156,6 +162,28 @@ class Builder:
         writer.add_file(dest + "/" + os.path.basename(local) if ins.args["dest"].endswith("/") or not dest else dest, local)
         return writer
 
+    def cache_layer(self, layers, tmpdir):
+        """A layer with registry/ holding the images that manifests/ name and the image lacks;
+        (descriptor, diff id, count), or None when nothing is missing."""
+        files, cached = scan_layers(self.store, layers)
+        try:
+            wanted = images_wanted(files)
+        except CacheError as exc:
+            raise BuildError(str(exc)) from exc
+        missing = [(ref, where) for ref, where in wanted if cached_path(ref) not in cached]
+        if not missing:
+            return None
+        storage = os.path.join(tmpdir, "registry")
+        try:
+            cache = self.image_cache or ImageCache.find(self.arch, progress=self.progress)
+            cache.fill([ref for ref, _where in missing], storage, {str(ref): where for ref, where in missing})
+        except CacheError as exc:
+            raise BuildError(str(exc)) from exc
+        writer = LayerWriter()
+        writer.add_file("registry", storage)
+        desc, diff_id = _store_layer(self.store, writer)
+        return desc, diff_id, len(missing)
+
     def build(self, ref):
         """Build, tag ref; return (manifest descriptor, previous digest or None)."""
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
@@ -203,6 +231,12 @@ class Builder:
                         config["Cmd"] = ins.args
                     elif ins.keyword in ("LAUNCH", "CMDS"):
                         config["Labels"][LAUNCH_LABEL if ins.keyword == "LAUNCH" else CMDS_LABEL] = json.dumps(ins.args)
+                if self.cache_images:
+                    cached = self.cache_layer(layers, tmpdir)
+                    if cached:
+                        layers.append(cached[0])
+                        diff_ids.append(cached[1])
+                        history.append({"created_by": "seal.cluster: cache %d images of manifests/ into registry/" % cached[2]})
                 config["Labels"][KUBEFILE_LABEL] = text
                 image_config = {"architecture": self.arch, "os": "linux", "config": config,
                                 "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
@@ -232,3 +266,25 @@ def layer_member_text(store, desc, member):
             if f is not None:
                 found = f.read().decode("utf-8", errors="replace")
     return found
+
+
+def scan_layers(store, layers):
+    """What the merged rootfs of layers holds that image caching needs: {path: text} of the files
+    under manifests/, and the set of registry/ repository link files. Blobs are verified."""
+    files, cached = {}, set()
+    for layer in layers:
+        path = store.verify_blob(layer["digest"], layer.get("size"))
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
+                name = os.path.normpath(member.name).lstrip("/")
+                base = os.path.basename(name)
+                if base.startswith(".wh."):
+                    gone = os.path.dirname(name) if base == ".wh..wh..opq" else os.path.join(os.path.dirname(name), base[4:])
+                    inside = gone + "/"
+                    files = {k: v for k, v in files.items() if k != gone and not k.startswith(inside)}
+                    cached = {k for k in cached if k != gone and not k.startswith(inside)}
+                elif name.startswith("manifests/") and member.isfile() and member.size <= (8 << 20):
+                    files[name] = tar.extractfile(member).read().decode("utf-8", errors="replace")
+                elif name.startswith(REPOSITORIES) and name.endswith("/link"):
+                    cached.add(name)
+    return files, cached

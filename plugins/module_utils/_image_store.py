@@ -20,6 +20,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Ref
 ENV_STORE = "SEAL_IMAGE_STORE"
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 LAYER_TYPES = (LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar.gzip")
@@ -143,11 +144,11 @@ class Store:
                 return desc
         return None
 
-    def tag(self, ref, digest, size):
+    def tag(self, ref, digest, size, media_type=MANIFEST):
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
         index = self.index()
         manifests = [d for d in index.get("manifests", []) if d.get("annotations", {}).get(REF_ANNOTATION) != str(ref)]
-        manifests.append({"mediaType": MANIFEST, "digest": digest, "size": size, "annotations": {REF_ANNOTATION: str(ref)}})
+        manifests.append({"mediaType": media_type, "digest": digest, "size": size, "annotations": {REF_ANNOTATION: str(ref)}})
         index["manifests"] = sorted(manifests, key=lambda d: d["annotations"][REF_ANNOTATION])
         self._write(self.index_path, canonical_json(index))
 
@@ -164,7 +165,7 @@ class Store:
 
     def manifest(self, desc):
         manifest = self.read_json(desc["digest"], desc.get("size"))
-        if manifest.get("mediaType", MANIFEST) != MANIFEST or "config" not in manifest:
+        if manifest.get("mediaType", MANIFEST) not in (MANIFEST, DOCKER_MANIFEST) or "config" not in manifest:
             raise StoreError("%s is not an OCI image manifest" % desc["digest"])
         return manifest
 

@@ -1,12 +1,11 @@
 # Copyright (c) seal.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Moving images in and out of the store: OCI archives (save/load) and registries (pull/push,
-through skopeo, a maintained OCI copy tool). Whatever comes in is verified blob by blob before
-it is tagged."""
+"""Moving images in and out of the store as OCI archives (save/load: a tar of an OCI image
+layout, as `skopeo copy ... oci-archive:` and `podman save --format oci-archive` write them).
+Whatever comes in is verified blob by blob before it is tagged. Registries: _image_registry."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -75,9 +74,30 @@ def import_layout(store, layout, wanted=None):
                 shutil.copyfile(source.blob_path(d["digest"]), tmp)
                 store.put_file(tmp)
         ref = Reference.parse(wanted or name)
-        store.tag(ref, desc["digest"], desc["size"])
+        store.tag(ref, desc["digest"], desc["size"], desc.get("mediaType") or store_mod.MANIFEST)
         tagged.append((ref, desc))
     return tagged
+
+
+def archive_refs(archive):
+    """{reference: manifest digest} of the images an OCI archive holds (reads only its index.json)."""
+    try:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("index.json")
+            index = json.loads(member.read()) if member is not None else None
+    except (tarfile.TarError, KeyError, ValueError, OSError) as exc:
+        raise store_mod.StoreError("%s is not an OCI archive: %s" % (archive, exc)) from exc
+    if not isinstance(index, dict):
+        raise store_mod.StoreError("%s is not an OCI archive (no index.json)" % archive)
+    refs = {}
+    for desc in index.get("manifests", []):
+        name = (desc.get("annotations") or {}).get(store_mod.REF_ANNOTATION)
+        if name:
+            try:
+                refs[str(Reference.parse(name))] = desc["digest"]
+            except ValueError:
+                continue
+    return refs
 
 
 def load(store, archive):
@@ -95,58 +115,3 @@ def load(store, archive):
         return import_layout(store, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-class Registry:
-    """Registry access through skopeo; credentials go through a 0600 auth file, never argv."""
-
-    def __init__(self, run, skopeo, username=None, password=None, ca_file=None, insecure=False):
-        self.run = run
-        self.skopeo = skopeo
-        self.username, self.password = username, password
-        self.ca_file = ca_file
-        self.insecure = insecure
-
-    def _options(self, ref, tmpdir, direction):
-        opts = []
-        if self.username:
-            auth = {"auths": {ref.registry: {"auth": base64.b64encode(("%s:%s" % (self.username, self.password or "")).encode()).decode()}}}
-            path = os.path.join(tmpdir, "auth.json")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(auth, f)
-            opts += ["--authfile", path]
-        if self.ca_file:
-            certs = os.path.join(tmpdir, "certs")
-            os.makedirs(certs, exist_ok=True)
-            shutil.copyfile(self.ca_file, os.path.join(certs, "ca.crt"))
-            opts += ["--%s-cert-dir" % direction, certs]
-        host = ref.registry.rsplit(":", 1)[0]
-        if self.insecure or host in ("localhost", "127.0.0.1", "::1"):
-            opts += ["--%s-tls-verify=false" % direction]
-        return opts
-
-    def _copy(self, argv):
-        rc, out, err = self.run([self.skopeo, "copy", "--quiet"] + argv)
-        if rc != 0:
-            raise store_mod.StoreError("skopeo copy failed: %s" % (err or out).strip())
-
-    def pull(self, store, ref):
-        tmp = tempfile.mkdtemp(prefix=".pull-", dir=store.root)
-        try:
-            layout = os.path.join(tmp, "layout")
-            self._copy(["--preserve-digests"] + self._options(ref, tmp, "src")
-                       + ["docker://%s" % ref, "oci:%s:%s" % (layout, ref)])
-            return import_layout(store, layout, wanted=str(ref))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def push(self, store, ref, desc):
-        for d in _descs(store, desc):
-            store.verify_blob(d["digest"], d.get("size"))
-        tmp = tempfile.mkdtemp(prefix=".push-", dir=store.root)
-        try:
-            self._copy(["--preserve-digests"] + self._options(ref, tmp, "dest")
-                       + ["oci:%s:%s" % (store.root, ref), "docker://%s" % ref])
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -12,12 +12,18 @@ version_added: 0.1.0
 description:
   - Manages cluster images in a local store, an OCI image layout (content-addressed and
     deduplicated; C(skopeo) and other OCI tools read it as C(oci:<store>:<reference>)).
-  - Run it on the controller (C(delegate_to=localhost) or a play on C(localhost)).
-  - Builds from a Kubefile context reproducibly (the same context gives the same digest), pulls
-    and pushes through C(skopeo) with credentials in a 0600 auth file, saves and loads OCI
-    archives for air-gapped transfer, and extracts the image to a rootfs directory cached by
-    digest. Every blob is checked against its digest; a tampered or truncated blob is an error
-    that names it.
+  - B(Runs on the controller) (C(delegate_to=localhost), or a play on C(localhost) with
+    C(connection=local)); the store and the extracted rootfs are controller paths.
+  - Builds from a Kubefile context reproducibly (the same context gives the same digest) and
+    caches every image named in C(manifests/imageList) and in C(image:) fields of C(manifests/)
+    into the image's C(registry/) directory (registry-v2 storage), so that the cluster needs no
+    internet.
+  - Pulls and pushes with the C(oras) Python library (HTTPS verified against O(ca_file) or the
+    system CAs; basic or bearer-token auth), saves and loads OCI archives for air-gapped
+    transfer, and extracts the image to a rootfs directory cached by digest.
+  - Every blob is checked against its digest; a tampered or truncated blob is an error that
+    names it, and nothing half-extracted is ever taken as a good rootfs.
+  - Two runs at once are safe: writers to the store hold a lock file.
 author:
   - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
@@ -25,22 +31,32 @@ extends_documentation_fragment:
   - seal.cluster.attributes.platform
 options:
   name:
-    description: Image reference, for example V(k3s:v1.25.3) or V(reg.example:5000/ns/k3s:v1.25.3).
+    description:
+      - Image reference, parsed as container tools do. V(k3s:v1.25.3) is
+        V(docker.io/library/k3s:v1.25.3); V(reg.example:5000/ns/k3s:v1.25.3) keeps its registry;
+        V(name@sha256:<hex>) pins a digest.
     type: str
     required: true
   state:
     description:
       - V(present) makes sure the image is in the store (see O(pull)), extracts and describes it.
-      - V(built) builds it from the Kubefile context O(path) (rebuilding every time; the store
-        changes only when the digest does).
-      - V(pushed) pushes it from the store to its registry.
-      - V(absent) removes the reference and the blobs no other image uses.
-      - V(archived) writes it to the OCI archive O(archive); V(loaded) loads O(archive) into the store.
+      - V(built) builds it from the Kubefile context O(path). The store changes only when the
+        digest does.
+      - V(pushed) pushes it from the store to the registry of O(name); nothing is sent when the
+        registry already has that digest under that tag.
+      - V(absent) removes the reference, then the blobs and extracted rootfs directories that no
+        other image uses.
+      - V(archived) writes it to the OCI archive O(archive) (unchanged when the archive already
+        holds that digest under that name); V(loaded) loads O(archive) into the store.
     type: str
     choices: [present, built, pushed, absent, archived, loaded]
     default: present
   pull:
-    description: With O(state=present), when to pull from the registry.
+    description:
+      - With O(state=present), when to pull from the registry.
+      - V(missing) pulls only when the reference is not in the store, V(always) asks the registry
+        each time (the store changes only when the registry has a new digest), V(never) fails when
+        it is missing.
     type: str
     choices: [missing, always, never]
     default: missing
@@ -51,35 +67,74 @@ options:
     description: Kubefile to build from. Default C(<path>/Kubefile).
     type: path
   build_args:
-    description: Build arguments (C(ARG) values; C(ARCH) defaults to O(arch)).
+    description: Build arguments (values of C(ARG) and C(${NAME}) in the Kubefile; C(ARCH) defaults to O(arch)).
     type: dict
     default: {}
   arch:
-    description: Architecture of the image built.
+    description:
+      - Architecture of the image built, and of the images cached into its C(registry/).
+      - For a pull of a multi-architecture index, the architecture picked.
     type: str
     default: amd64
+  cache_images:
+    description:
+      - With O(state=built), copy the images that C(manifests/imageList) and C(image:) fields of
+        the YAML files under C(manifests/) name into C(registry/), unless the image already holds them.
+      - Needs C(skopeo) and C(docker-registry) (the distribution registry) on the controller.
+    type: bool
+    default: true
+  sources:
+    description: Credentials and TLS settings for the registries that images are cached from.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      registry:
+        description: Registry host[:port] as written in the image references (V(docker.io) for Docker Hub).
+        type: str
+        required: true
+      username:
+        description: User name.
+        type: str
+      password:
+        description: Password.
+        type: str
+      ca_file:
+        description: CA bundle for the registry's TLS certificate.
+        type: path
+      insecure:
+        description: Skip TLS verification (and allow plain HTTP) for this registry.
+        type: bool
+        default: false
   archive:
-    description: OCI archive for O(state=archived) and O(state=loaded).
+    description: OCI archive (a tar of an OCI image layout) for O(state=archived) and O(state=loaded).
     type: path
   store:
     description: The local store. Default C($SEAL_IMAGE_STORE), else C(~/.cache/seal/images).
     type: path
   username:
-    description: Registry user name.
+    description: User name for the registry of O(name).
     type: str
   password:
-    description: Registry password.
+    description: Password (or token) for the registry of O(name).
     type: str
   ca_file:
     description: CA bundle to trust for the registry's TLS certificate.
     type: path
   insecure:
-    description: Skip TLS verification (plain HTTP is allowed for loopback registries anyway).
+    description: Do not verify the registry's TLS certificate.
+    type: bool
+    default: false
+  plain_http:
+    description:
+      - Talk plain HTTP to the registry of O(name).
+      - Without it, HTTP is used only for a loopback registry (V(localhost), V(127.0.0.0/8), V(::1))
+        that does not speak TLS; a TLS certificate that does not verify is always an error.
     type: bool
     default: false
   extract:
     description:
-      - Extract the image to its rootfs directory and return RV(rootfs).
+      - Extract the image to its rootfs directory (C(<store>/rootfs/<digest hex>)) and return RV(rootfs).
       - This also happens in check mode for an image already in the store, because the rootfs
         cache is derived from the store and the install needs it to plan.
     type: bool
@@ -87,15 +142,26 @@ options:
 attributes:
   check_mode:
     support: full
+    details: Registries are asked (read-only) to predict pulls with O(pull=always) and pushes.
   diff_mode:
     support: full
   idempotent:
-    support: partial
+    support: full
     details: V(built) and O(pull=always) report a change only when the stored digest changed.
   platform:
     platforms: posix
 requirements:
-  - skopeo, for O(state=pushed) and pulls
+  - oras (Python library), for pulls and pushes
+  - skopeo and docker-registry (Debian/Ubuntu package names), for O(state=built) with images to cache
+notes:
+  - The store is shared by every run on the controller; writers lock C(<store>/.lock).
+  - The C(seal-image) command line of this collection (C(pip install -e <collection>)) does the
+    same operations for sealer users (C(build), C(pull), C(push), C(save), C(load), C(inspect),
+    C(images), C(rmi)).
+seealso:
+  - name: Cluster images
+    description: The store layout, the Kubefile and image caching.
+    link: https://example.invalid/seal/cluster/docs/cluster-images.md
 """
 
 EXAMPLES = r"""
@@ -108,11 +174,25 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: image
 
-- name: Build from a Kubefile context
+- name: Build from a Kubefile context, caching the images of manifests/imageList
   seal.cluster.cluster_image:
     name: k3s:v1.25.3
     state: built
     path: ./k3s-image
+    arch: arm64
+    sources:
+      - registry: registry.example:5000
+        username: mirror
+        password: "{{ vault_mirror_password }}"
+        ca_file: /etc/ssl/registry-ca.crt
+  delegate_to: localhost
+
+- name: Push it
+  seal.cluster.cluster_image:
+    name: registry.example:5000/k3s:v1.25.3
+    state: pushed
+    username: admin
+    password: "{{ vault_registry_password }}"
   delegate_to: localhost
 
 - name: Save for an air-gapped site
@@ -121,14 +201,26 @@ EXAMPLES = r"""
     state: archived
     archive: /media/usb/k3s-v1.25.3.oci.tar
   delegate_to: localhost
+
+- name: Load it there
+  seal.cluster.cluster_image:
+    name: k3s:v1.25.3
+    state: loaded
+    archive: /media/usb/k3s-v1.25.3.oci.tar
+  delegate_to: localhost
 """
 
 RETURN = r"""
+name:
+  description: The fully qualified reference.
+  returned: always
+  type: str
+  sample: docker.io/library/k3s:v1.25.3
 digest:
   description: Manifest digest of the image.
   returned: when the image exists
   type: str
-  sample: sha256:4f2c...
+  sample: sha256:4f2c0a8d1e9b4c7a5f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a
 size:
   description: Bytes of the manifest, config and layers.
   returned: when the image exists
@@ -137,45 +229,54 @@ labels:
   description: Image labels.
   returned: when the image exists
   type: dict
+  sample: {"cluster.alpha.sealer.io/cluster-runtime-type": "k3s"}
 runtime:
   description: Cluster runtime (label C(cluster.alpha.sealer.io/cluster-runtime-type), else the Metadata file's C(ClusterRuntime)).
   returned: when the image exists
   type: str
+  sample: k3s
 runtime_version:
-  description: Runtime version, for example V(v1.25.3+k3s1).
+  description: Runtime version.
   returned: when the image exists
   type: str
+  sample: v1.25.3+k3s1
 arch:
   description: Architecture.
   returned: when the image exists
   type: str
+  sample: amd64
 rootfs:
   description: Extracted rootfs directory on the controller.
   returned: when the image exists and O(extract=true)
   type: str
+  sample: /root/.cache/seal/images/rootfs/4f2c0a8d1e9b4c7a5f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a
 image_list:
   description: Images listed in the image's C(manifests/imageList).
   returned: when the image exists and O(extract=true)
   type: list
   elements: str
-name:
-  description: The fully qualified reference.
-  returned: always
-  type: str
+blobs_removed:
+  description: How many blobs O(state=absent) removed.
+  returned: when O(state=absent) removed the image
+  type: int
 """
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.seal.cluster.plugins.module_utils import _image_registry as registry
 from ansible_collections.seal.cluster.plugins.module_utils import _image_transfer as transfer
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import BuildError, Builder
+from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, ImageCache
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
 from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe, extract, runtime_error
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError
 
 
 class ClusterImage:
+    """One run of the module: read the store once, act outside check mode, report changed + diff."""
+
     def __init__(self, module):
         self.module = module
         self.p = module.params
@@ -187,12 +288,24 @@ class ClusterImage:
         self.store = Store(self.p["store"])
         self.result = {"changed": False, "name": str(self.ref)}
 
-    def registry(self):
-        skopeo = self.module.get_bin_path("skopeo", required=True)
-        return transfer.Registry(self.module.run_command, skopeo, self.p["username"], self.p["password"],
-                                 self.p["ca_file"], self.p["insecure"])
+    # -- helpers -------------------------------------------------------------------------
+    def creds(self):
+        if not registry.HAS_ORAS:
+            self.module.fail_json(msg=missing_required_lib("oras"), exception=registry.ORAS_IMPORT_ERROR, **self.result)
+        return {"username": self.p["username"], "password": self.p["password"], "ca_file": self.p["ca_file"],
+                "insecure": self.p["insecure"], "plain_http": self.p["plain_http"]}
 
-    def finish(self, desc, before=None):
+    def remote_digest(self):
+        """The digest the registry has for the reference, or None."""
+        client = registry.connect(self.ref.registry, self.ref.repository, **self.creds())
+        response = client.do_request("%s/manifests/%s" % (client.base, self.ref.digest or self.ref.tag), "HEAD",
+                                     headers={"Accept": registry.ACCEPT})
+        if response.status_code == 404:
+            return None
+        client._check(response, "asking for %s" % self.ref)  # pylint: disable=protected-access
+        return response.headers.get("Docker-Content-Digest") or "unknown"
+
+    def exit(self, desc, before):
         if desc is not None:
             rootfs = None
             if self.p["extract"] and self.store.resolve(self.ref) is not None:
@@ -207,75 +320,103 @@ class ClusterImage:
                 self.result["rootfs"] = rootfs
         if self.module._diff:
             after = desc["digest"] if desc else None
-            self.result["diff"] = {"before": "%s: %s\n" % (self.ref, before or "absent"), "after": "%s: %s\n" % (self.ref, after or "absent")}
+            self.result["diff"] = {"before": "%s: %s\n" % (self.ref, before or "absent"),
+                                   "after": "%s: %s\n" % (self.ref, after or "absent")}
         self.module.exit_json(**self.result)
 
+    # -- states --------------------------------------------------------------------------
     def run(self):
         state = self.p["state"]
-        self.store.ensure()
+        if not self.check:
+            self.store.ensure()
         current = self.store.resolve(self.ref)
         before = current["digest"] if current else None
-        if state == "present":
-            if current is None or self.p["pull"] == "always":
-                if self.p["pull"] == "never":
-                    self.module.fail_json(msg="image %s is not in the store %s and pull=never" % (self.ref, self.store.root), **self.result)
-                if self.check:
-                    self.result["changed"] = current is None
-                    self.finish(current, before)
+        getattr(self, "state_" + state)(current, before)
+
+    def state_present(self, current, before):
+        pull = self.p["pull"]
+        if current is not None and pull != "always":
+            self.exit(current, before)
+        if current is None and pull == "never":
+            self.module.fail_json(msg="image %s is not in the store %s and pull=never" % (self.ref, self.store.root), **self.result)
+        if self.check:
+            remote = self.remote_digest()
+            if remote is None:
+                self.module.fail_json(msg="image %s is not in its registry" % self.ref, **self.result)
+            self.result["changed"] = remote != before
+            self.exit(current, before)
+        with self.store.lock():
+            desc = registry.pull(self.store, self.ref, arch=self.p["arch"], **self.creds())
+        self.result["changed"] = desc["digest"] != before
+        self.exit(desc, before)
+
+    def state_built(self, current, before):
+        if not self.p["path"]:
+            self.module.fail_json(msg="state=built needs path (the Kubefile context)", **self.result)
+        if self.check:
+            # a build is the only way to know its digest: report a change unless nothing could differ
+            self.result["changed"] = True
+            self.exit(current, before)
+        cache = None
+        if self.p["cache_images"]:
+            try:
+                cache = ImageCache.find(self.p["arch"], self.p["sources"], run=self.run_command)
+            except CacheError:
+                cache = None  # reported by the build only if some image really has to be cached
+        builder = Builder(self.store, self.p["path"], self.p["kubefile"], self.p["arch"], self.p["build_args"],
+                          cache_images=self.p["cache_images"], image_cache=cache)
+        desc, _previous = builder.build(self.ref)
+        self.result["changed"] = desc["digest"] != before
+        self.exit(desc, before)
+
+    def run_command(self, argv):
+        return self.module.run_command(argv)
+
+    def state_absent(self, current, before):
+        if current is not None:
+            self.result["changed"] = True
+            if not self.check:
                 with self.store.lock():
-                    self.registry().pull(self.store, self.ref)
-                current = self.store.resolve(self.ref)
-                self.result["changed"] = before != current["digest"]
-            self.finish(current, before)
-        if state == "built":
-            if not self.p["path"]:
-                self.module.fail_json(msg="state=built needs path (the Kubefile context)")
-            if self.check:
-                self.result["changed"] = True
-                self.finish(current, before)
-            builder = Builder(self.store, self.p["path"], self.p["kubefile"], self.p["arch"], self.p["build_args"])
-            desc, _previous = builder.build(self.ref)
-            self.result["changed"] = desc["digest"] != before
-            self.finish(desc, before)
-        if state == "absent":
-            if current is not None:
-                self.result["changed"] = True
-                if not self.check:
-                    with self.store.lock():
-                        self.store.untag(self.ref)
-                        self.result["blobs_removed"] = self.store.gc()
-            self.finish(None, before)
+                    self.store.untag(self.ref)
+                    self.result["blobs_removed"] = self.store.gc()
+        self.exit(None, before)
+
+    def require(self, current):
         if current is None:
             self.module.fail_json(msg="image %s is not in the store %s" % (self.ref, self.store.root), **self.result)
-        if state == "pushed":
-            self.result["changed"] = True
-            if not self.check:
-                self.registry().push(self.store, self.ref, current)
-            self.p["extract"] = False
-            self.finish(current, before)
-        if state == "archived":
-            if not self.p["archive"]:
-                self.module.fail_json(msg="state=archived needs archive")
-            self.result["changed"] = True
-            if not self.check:
-                transfer.save(self.store, self.ref, current, self.p["archive"])
-            self.finish(current, before)
 
-    def load(self):
+    def state_pushed(self, current, before):
+        self.require(current)
+        self.p["extract"] = False
+        remote = self.remote_digest()
+        self.result["changed"] = remote != current["digest"]
+        if self.result["changed"] and not self.check:
+            registry.push(self.store, self.ref, current, **self.creds())
+        self.exit(current, before)
+
+    def state_archived(self, current, before):
+        self.require(current)
+        if not self.p["archive"]:
+            self.module.fail_json(msg="state=archived needs archive", **self.result)
+        held = transfer.archive_refs(self.p["archive"]) if os.path.isfile(self.p["archive"]) else {}
+        self.result["changed"] = held != {str(self.ref): current["digest"]}
+        if self.result["changed"] and not self.check:
+            transfer.save(self.store, self.ref, current, self.p["archive"])
+        self.exit(current, before)
+
+    def state_loaded(self, current, before):
         if not self.p["archive"] or not os.path.isfile(self.p["archive"]):
-            self.module.fail_json(msg="state=loaded needs archive, an existing OCI archive file (got %r)" % self.p["archive"])
+            self.module.fail_json(msg="state=loaded needs archive, an existing OCI archive file (got %r)" % self.p["archive"], **self.result)
+        held = transfer.archive_refs(self.p["archive"])
+        if str(self.ref) not in held:
+            self.module.fail_json(msg="archive %s does not hold %s (it holds %s)"
+                                  % (self.p["archive"], self.ref, ", ".join(sorted(held)) or "nothing"), **self.result)
+        self.result["changed"] = held[str(self.ref)] != before
         if self.check:
-            self.result["changed"] = True
-            self.module.exit_json(**self.result)
-        current = self.store.resolve(self.ref)
+            self.exit(current, before)
         with self.store.lock():
-            tagged = transfer.load(self.store, self.p["archive"])
-        desc = self.store.resolve(self.ref)
-        if desc is None:
-            held = ", ".join(str(r) for r, _d in tagged) or "nothing"
-            self.module.fail_json(msg="archive %s does not hold %s (it holds %s)" % (self.p["archive"], self.ref, held))
-        self.result["changed"] = current is None or current["digest"] != desc["digest"]
-        self.finish(desc, current["digest"] if current else None)
+            transfer.load(self.store, self.p["archive"])
+        self.exit(self.store.resolve(self.ref), before)
 
 
 def main():
@@ -288,23 +429,30 @@ def main():
             kubefile=dict(type="path"),
             build_args=dict(type="dict", default={}),
             arch=dict(type="str", default="amd64"),
+            cache_images=dict(type="bool", default=True),
+            sources=dict(type="list", elements="dict", default=[], options=dict(
+                registry=dict(type="str", required=True),
+                username=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                ca_file=dict(type="path"),
+                insecure=dict(type="bool", default=False),
+            )),
             archive=dict(type="path"),
             store=dict(type="path"),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
             ca_file=dict(type="path"),
             insecure=dict(type="bool", default=False),
+            plain_http=dict(type="bool", default=False),
             extract=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
     manager = ClusterImage(module)
     try:
-        if module.params["state"] == "loaded":
-            manager.load()
         manager.run()
-    except (StoreError, BuildError, ReferenceError_) as exc:
-        module.fail_json(msg=str(exc), name=manager.result["name"])
+    except (StoreError, BuildError, ReferenceError_, CacheError) as exc:
+        module.fail_json(msg=str(exc), **manager.result)
 
 
 if __name__ == "__main__":

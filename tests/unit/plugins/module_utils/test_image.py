@@ -63,10 +63,16 @@ def make_context(path, metadata=True, label=True):
     os.makedirs(os.path.join(path, "manifests"))
     with open(os.path.join(path, "manifests", "imageList"), "w", encoding="utf-8") as f:
         f.write("docker.io/library/busybox:1.36\n")
+    # already cached in registry/ (registry-v2 layout): the build has nothing to copy
+    link = os.path.join(path, "registry", "docker", "registry", "v2", "repositories", "library", "busybox",
+                        "_manifests", "tags", "1.36", "current")
+    os.makedirs(link)
+    with open(os.path.join(link, "link"), "w", encoding="utf-8") as f:
+        f.write("sha256:" + "b" * 64)
     if metadata:
         with open(os.path.join(path, "Metadata"), "w", encoding="utf-8") as f:
             json.dump({"version": "v1.25.3+k3s1", "arch": "amd64", "ClusterRuntime": "k3s"}, f)
-    lines = ["FROM scratch", "COPY bin bin", "COPY manifests manifests"] + (["COPY Metadata ."] if metadata else [])
+    lines = ["FROM scratch", "COPY bin bin", "COPY registry registry", "COPY manifests manifests"] + (["COPY Metadata ."] if metadata else [])
     if label:
         lines += ['LABEL cluster.alpha.sealer.io/cluster-runtime-type="k3s"',
                   'LABEL cluster.alpha.sealer.io/cluster-runtime-version="v1.25.3+k3s1"']

@@ -1,0 +1,210 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cache the container images a cluster needs into the cluster image's ``registry/`` directory,
+in the registry-v2 filesystem storage form that the cluster's private registry serves.
+
+Which images: every line of ``manifests/imageList`` and every ``image:`` field of the YAML files
+under ``manifests/``. Where: ``registry/docker/registry/v2/repositories/<path>``, with the
+source registry's domain dropped (``docker.io/library/busybox:1.36`` -> ``library/busybox:1.36``),
+which is where a containerd mirror of docker.io, quay.io, ... looks for it.
+
+How: no hand-written registry writer. A temporary distribution registry (Debian's
+``docker-registry``) is started on a random loopback port with its storage rooted at the new
+``registry/`` directory, and ``skopeo copy`` copies each image from its source registry into it,
+for the image's architecture (a digest-pinned reference keeps every architecture, so that its
+digest still resolves). Credentials for sources go through a 0600 auth file, never argv."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
+
+REPOSITORIES = "registry/docker/registry/v2/repositories/"
+IMAGE_LIST = "manifests/imageList"
+_IMAGE_FIELD = re.compile(r"""^\s*(?:-\s+)?image:\s*["']?([^"'\s#]+)["']?\s*(?:#.*)?$""")
+REGISTRY_CONFIG = """version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+http:
+  addr: 127.0.0.1:%d
+"""
+
+
+class CacheError(ValueError):
+    """An image could not be cached; the message names it (and the file:line that asked for it)."""
+
+
+def images_wanted(files):
+    """[(Reference, where)] from {path: text} of manifests/ (imageList lines, image: fields),
+    sorted and without duplicates. An imageList line that is not a reference is an error with
+    file:line; an image: field that is a template (``{{ }}``, ``$``) is skipped."""
+    found = {}
+    for path in sorted(files):
+        text = files[path]
+        is_list = path == IMAGE_LIST
+        if not is_list and not path.endswith((".yaml", ".yml")):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            where = "%s:%d" % (path, number)
+            if is_list:
+                value = line.split("#", 1)[0].strip()
+            else:
+                match = _IMAGE_FIELD.match(line)
+                value = match.group(1) if match else ""
+                if "{{" in value or "$" in value:
+                    continue
+            if not value:
+                continue
+            try:
+                ref = Reference.parse(value)
+            except ReferenceError_ as exc:
+                raise CacheError("%s: %s" % (where, exc)) from exc
+            found.setdefault(str(ref), (ref, where))
+    return [found[k] for k in sorted(found)]
+
+
+def cached_path(ref):
+    """The file of registry/ that exists when ref is already cached there."""
+    base = REPOSITORIES + ref.repository + "/_manifests/"
+    if ref.digest:
+        return base + "revisions/sha256/" + ref.digest.split(":", 1)[1] + "/link"
+    return base + "tags/" + ref.tag + "/current/link"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _default_run(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+class ImageCache:
+    """Copies images into a registry-v2 storage directory through skopeo and a temporary registry.
+
+    sources: [{registry, username, password, ca_file, insecure, plain_http}] for source registries."""
+
+    def __init__(self, skopeo, registry_bin, arch="amd64", sources=None, run=None, progress=None):
+        self.skopeo = skopeo
+        self.registry_bin = registry_bin
+        self.arch = arch
+        self.sources = {}
+        for source in sources or []:
+            name = source.get("registry")
+            if not name:
+                raise CacheError("a source registry entry needs registry (host[:port]): %r" % sorted(source))
+            self.sources["docker.io" if name in ("index.docker.io", "registry-1.docker.io") else name] = source
+        self.run = run or _default_run
+        self.progress = progress or (lambda message: None)
+
+    @classmethod
+    def find(cls, arch="amd64", sources=None, run=None, progress=None):
+        skopeo = shutil.which("skopeo")
+        registry_bin = shutil.which("docker-registry") or shutil.which("docker-registry", path="/usr/bin:/usr/sbin")
+        missing = [name for name, path in (("skopeo", skopeo), ("docker-registry", registry_bin)) if not path]
+        if missing:
+            raise CacheError("caching the images of %s needs %s on the controller (Debian/Ubuntu: apt-get install skopeo docker-registry)"
+                             % (IMAGE_LIST, " and ".join(missing)))
+        return cls(skopeo, registry_bin, arch, sources, run, progress)
+
+    def _source_options(self, ref, tmp):
+        source = self.sources.get(ref.registry) or {}
+        opts = []
+        auths = {name: {"auth": base64.b64encode(("%s:%s" % (s["username"], s.get("password") or "")).encode()).decode()}
+                 for name, s in self.sources.items() if s.get("username")}
+        if auths:
+            path = os.path.join(tmp, "auth.json")
+            if not os.path.exists(path):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"auths": auths}, f)
+            opts += ["--src-authfile", path]
+        else:
+            opts += ["--src-no-creds"]
+        if source.get("ca_file"):
+            certs = os.path.join(tmp, "certs", ref.registry.replace(":", "_"))
+            os.makedirs(certs, exist_ok=True)
+            shutil.copyfile(source["ca_file"], os.path.join(certs, "ca.crt"))
+            opts += ["--src-cert-dir", certs]
+        if source.get("insecure") or source.get("plain_http"):
+            opts += ["--src-tls-verify=false"]
+        return opts
+
+    def fill(self, refs, storage, where=None):
+        """Copy every Reference of refs into the registry-v2 storage directory storage;
+        where maps a reference to the file:line that asked for it (for errors)."""
+        where = where or {}
+        os.makedirs(storage, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="seal-cache-")
+        proc = None
+        try:
+            proc, port = self._start(storage, tmp)
+            for number, ref in enumerate(refs, 1):
+                self.progress("caching image %d/%d: %s" % (number, len(refs), ref))
+                if ref.digest:
+                    dest = "docker://127.0.0.1:%d/%s:sha256-%s" % (port, ref.repository, ref.digest.split(":", 1)[1])
+                    mode = ["--all", "--preserve-digests"]
+                else:
+                    dest = "docker://127.0.0.1:%d/%s:%s" % (port, ref.repository, ref.tag)
+                    mode = ["--override-arch", self.arch, "--override-os", "linux"]
+                argv = ([self.skopeo, "copy", "--quiet", "--retry-times", "2"] + mode + self._source_options(ref, tmp)
+                        + ["--dest-tls-verify=false", "--dest-no-creds", "docker://%s" % ref, dest])
+                rc, out, err = self.run(argv)
+                if rc != 0:
+                    asked = " (%s)" % where[str(ref)] if str(ref) in where else ""
+                    raise CacheError("caching %s%s failed: skopeo: %s" % (ref, asked, (err or out).strip()))
+        finally:
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
+        # uploads are finished: their bookkeeping directories carry nothing the registry needs
+        for dirpath, dirnames, _files in os.walk(storage):
+            if "_uploads" in dirnames:
+                shutil.rmtree(os.path.join(dirpath, "_uploads"))
+                dirnames.remove("_uploads")
+
+    def _start(self, storage, tmp):
+        last = ""
+        for _attempt in range(3):
+            port = _free_port()
+            config = os.path.join(tmp, "registry.yml")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write(REGISTRY_CONFIG % (json.dumps(os.path.abspath(storage)), port))
+            log_path = os.path.join(tmp, "registry.log")
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen([self.registry_bin, "serve", config], stdout=log, stderr=log)  # pylint: disable=consider-using-with
+            deadline = time.monotonic() + 20
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                    return proc, port
+                except OSError:
+                    time.sleep(0.1)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                last = f.read()[-500:]
+        raise CacheError("the temporary registry (%s) did not start: %s" % (self.registry_bin, last.strip()))
