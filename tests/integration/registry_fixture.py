@@ -40,6 +40,7 @@ def _free_port():
 class Registry:
     def __init__(self, workdir):
         self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
         self.port = _free_port()
         self.host = "127.0.0.1:%d" % self.port
         ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -87,6 +88,38 @@ auth:
             if time.monotonic() > deadline:
                 raise RuntimeError("registry on %s did not start" % self.host)
             time.sleep(0.2)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class PlainRegistry:
+    """A distribution registry on loopback over plain HTTP, serving an existing storage directory
+    (for example the registry/ of an extracted cluster image), read-only."""
+
+    def __init__(self, workdir, storage):
+        os.makedirs(workdir, exist_ok=True)
+        self.port = _free_port()
+        self.host = "127.0.0.1:%d" % self.port
+        config = os.path.join(workdir, "config.yml")
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(f"""version: 0.1
+log: {{level: error}}
+storage: {{filesystem: {{rootdirectory: {storage}}}, maintenance: {{readonly: {{enabled: true}}}}}}
+http: {{addr: 127.0.0.1:{self.port}}}
+""")
+        self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config], stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(workdir, "registry.log"), "wb"))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen("http://%s/v2/" % self.host, timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("registry on %s did not start" % self.host)
+                time.sleep(0.2)
 
     def stop(self):
         self.proc.terminate()
