@@ -77,7 +77,13 @@ def extract(store, desc):
         for path, digest in paths:
             _apply_layer(path, digest, partial)
         os.chmod(partial, 0o755)
-        os.rename(partial, target)
+        try:
+            os.rename(partial, target)
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+            shutil.rmtree(partial, ignore_errors=True)  # another run finished the same digest first
+            return target, False
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
