@@ -1,0 +1,97 @@
+"""cluster_image run as Ansible runs it: check mode changes nothing, diff shows digests, changed
+only when the store (or archive) changed, errors name what is wrong."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+MODULE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins", "modules", "cluster_image.py")
+
+
+@pytest.fixture
+def run_module():
+    """Like conftest's run_module, but the module's own option is called name."""
+    def run(_module, check=False, diff=False, **args):
+        args.update(_ansible_check_mode=check, _ansible_diff=diff)
+        proc = subprocess.run([sys.executable, MODULE], check=False, input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+                              capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        return json.loads(proc.stdout)
+    return run
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    path = tmp_path / "ctx"
+    (path / "bin").mkdir(parents=True)
+    (path / "bin" / "k3s").write_text("#!/bin/sh\n")
+    (path / "Kubefile").write_text('FROM scratch\nCOPY bin bin\nLABEL cluster.alpha.sealer.io/cluster-runtime-type="k3s"\n'
+                                   'LABEL cluster.alpha.sealer.io/cluster-runtime-version="v1.25.3+k3s1"\n')
+    return str(path)
+
+
+def test_build_check_mode_then_build_then_idempotent(run_module, ctx, tmp_path):
+    store = str(tmp_path / "store")
+    checked = run_module("cluster_image", check=True, diff=True, name="k3s:v1", state="built", path=ctx, store=store)
+    assert checked["changed"] is True and not os.path.exists(os.path.join(store, "index.json"))
+    assert checked["diff"] == {"before": "docker.io/library/k3s:v1: absent\n", "after": "docker.io/library/k3s:v1: absent\n"}
+    built = run_module("cluster_image", diff=True, name="k3s:v1", state="built", path=ctx, store=store)
+    assert built["changed"] is True and built["runtime"] == "k3s" and built["runtime_version"] == "v1.25.3+k3s1"
+    assert built["diff"]["after"] == "docker.io/library/k3s:v1: %s\n" % built["digest"]
+    assert os.path.isfile(os.path.join(built["rootfs"], "bin", "k3s")) and built["arch"] == "amd64"
+    again = run_module("cluster_image", name="k3s:v1", state="built", path=ctx, store=store)
+    assert again["changed"] is False and again["digest"] == built["digest"]
+    present = run_module("cluster_image", name="k3s:v1", store=store, pull="never")
+    assert present["changed"] is False and present["digest"] == built["digest"]
+
+
+def test_archive_load_absent_round_trip(run_module, ctx, tmp_path):
+    store, other, archive = str(tmp_path / "store"), str(tmp_path / "other"), str(tmp_path / "k3s.oci.tar")
+    built = run_module("cluster_image", name="k3s:v1", state="built", path=ctx, store=store)
+    assert run_module("cluster_image", check=True, name="k3s:v1", state="archived", archive=archive, store=store)["changed"]
+    assert not os.path.exists(archive)
+    assert run_module("cluster_image", name="k3s:v1", state="archived", archive=archive, store=store)["changed"] is True
+    assert run_module("cluster_image", name="k3s:v1", state="archived", archive=archive, store=store)["changed"] is False
+    assert run_module("cluster_image", check=True, name="k3s:v1", state="loaded", archive=archive, store=other)["changed"] is True
+    assert not os.path.exists(os.path.join(other, "index.json"))
+    loaded = run_module("cluster_image", name="k3s:v1", state="loaded", archive=archive, store=other)
+    assert loaded["changed"] is True and loaded["digest"] == built["digest"] and loaded["runtime"] == "k3s"
+    assert run_module("cluster_image", name="k3s:v1", state="loaded", archive=archive, store=other)["changed"] is False
+    wrong = run_module("cluster_image", name="k3s:v2", state="loaded", archive=archive, store=other)
+    assert wrong["failed"] and "does not hold docker.io/library/k3s:v2 (it holds docker.io/library/k3s:v1)" in wrong["msg"]
+    assert run_module("cluster_image", check=True, name="k3s:v1", state="absent", store=other)["changed"] is True
+    removed = run_module("cluster_image", name="k3s:v1", state="absent", store=other)
+    assert removed["changed"] is True and removed["blobs_removed"] == 3
+    assert not os.listdir(os.path.join(other, "blobs", "sha256")) and not os.listdir(os.path.join(other, "rootfs"))
+    assert run_module("cluster_image", name="k3s:v1", state="absent", store=other)["changed"] is False
+
+
+def test_errors_say_what_is_wrong(run_module, ctx, tmp_path):
+    store = str(tmp_path / "store")
+    bad = run_module("cluster_image", name="K3S:v1", store=store)
+    assert bad["failed"] and "invalid image reference 'K3S:v1'" in bad["msg"]
+    missing = run_module("cluster_image", name="k3s:v9", store=store, pull="never")
+    assert missing["failed"] and "is not in the store" in missing["msg"] and "pull=never" in missing["msg"]
+    with open(os.path.join(ctx, "Kubefile"), "a", encoding="utf-8") as f:
+        f.write("RUN make\n")
+    broken = run_module("cluster_image", name="k3s:v1", state="built", path=ctx, store=store)
+    assert broken["failed"] and broken["msg"].endswith("Kubefile:5: unknown instruction RUN (expected one of FROM, COPY, ADD, "
+                                                       "LABEL, ENV, ARG, CMD, LAUNCH, CMDS)")
+
+
+def test_image_without_runtime_is_refused(run_module, tmp_path):
+    ctx = tmp_path / "bare"
+    ctx.mkdir()
+    (ctx / "x").write_text("x")
+    (ctx / "Kubefile").write_text("FROM scratch\nCOPY x x\n")
+    result = run_module("cluster_image", name="bare:1", state="built", path=str(ctx), store=str(tmp_path / "store"))
+    assert result["failed"]
+    assert "names no cluster runtime: neither the label cluster.alpha.sealer.io/cluster-runtime-type nor a Metadata file" in result["msg"]
+
+
+def test_password_is_not_logged(run_module, tmp_path):
+    result = run_module("cluster_image", name="127.0.0.1:1/k3s:v1", store=str(tmp_path / "s"), username="u",
+                        password="s3cret-value", pull="always")
+    assert result["failed"] and "cannot reach the registry 127.0.0.1:1" in result["msg"]
+    assert "s3cret-value" not in json.dumps(result)
