@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = "lcit"
-OLD, NEW = "v1.25.3+k3s1", "v1.26.0+k3s1"
+OLD, NEW, SKIP = "v1.25.3+k3s1", "v1.26.0+k3s1", "v1.28.0+k3s1"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROBE_INTERVAL = 0.5
 # What reset must leave: no k3s process, unit, file under /etc/rancher, /var/lib/rancher,
@@ -53,14 +53,7 @@ class Lifecycle:
         self.store = os.path.join(work, "store")
         self.images = {}
         for version in (OLD, NEW):
-            context = os.path.join(work, "context-" + version)
-            subprocess.run([sys.executable, os.path.join(ROOT, "tests", "standin", "make_rootfs.py"), "--version", version,
-                            "--out", context], check=True, capture_output=True)
-            self.images[version] = "k3s:" + version.split("+")[0]
-            proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
-                                   "-a", "name=%s state=built path=%s" % (self.images[version], context)],
-                                  cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
-            assert proc.returncode == 0, proc.stdout + proc.stderr
+            self.build(version)
         self.state_dir = os.path.join(work, "state")
 
     def inventory(self, masters, agents):
@@ -72,6 +65,17 @@ class Lifecycle:
         with open(path, "w", encoding="utf-8") as f:
             yaml.safe_dump(inv, f)
         return path
+
+    def build(self, version):
+        """Build the test cluster image k3s:<version> into the test store."""
+        context = os.path.join(self.work, "context-" + version)
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "standin", "make_rootfs.py"), "--version", version,
+                        "--out", context], check=True, capture_output=True)
+        self.images[version] = "k3s:" + version.split("+")[0]
+        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
+                               "-a", "name=%s state=built path=%s" % (self.images[version], context)],
+                              cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
     def env(self, **extra):
         # plain YAML inventories: only the yaml inventory plugin is needed; images in a test store
@@ -249,6 +253,10 @@ def test_6_downgrade_and_skipped_minor_are_refused(lc):
     inv = lc.inventory(lc.masters, lc.agents[:1])
     out, recap = lc.play("upgrade.yml", inv, OLD, expect_rc=2)
     assert "refusing to downgrade to %s" % OLD in out and all(r["changed"] == 0 for r in recap.values())
+    lc.build(SKIP)
+    out, recap = lc.play("upgrade.yml", inv, SKIP, expect_rc=2)
+    assert "upgrade one minor version at a time" in " ".join(out.split()) and all(r["changed"] == 0 for r in recap.values())
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in lc.nodes().values()} == {NEW}
 
 
 def test_7_unreachable_node_is_removed_at_the_api_level(lc):
