@@ -272,6 +272,9 @@ def push(store, ref, desc, **creds):
     with open(body_path, "rb") as f:
         body = f.read()
     client = connect(ref.registry, ref.repository, **creds)
+    # fails early, with the auth hint, when the credentials are wrong
+    client._check(client.do_request("%s/manifests/%s" % (client.base, ref.tag or desc["digest"]), "HEAD",  # pylint: disable=protected-access
+                                    headers={"Accept": ACCEPT}), "asking for %s" % ref, ok=(200, 404))
     for path, blob in zip(paths, blobs):
         client.send_blob(path, blob)
     reported = client.put_manifest_bytes(ref.tag or desc["digest"], body, manifest.get("mediaType") or store_mod.MANIFEST)

@@ -1,13 +1,19 @@
 """A real distribution registry (Debian's docker-registry) on loopback, with TLS from a CA made
-here and bcrypt htpasswd auth, for tests that push and pull."""
+here and either bcrypt htpasswd auth or token auth (a small token service here issues ES256 JWTs
+the registry verifies, as Docker Hub, Harbor or GitLab do), for tests that push and pull."""
 from __future__ import annotations
 
+import base64
 import datetime
+import http.server
 import ipaddress
+import json
 import os
+import threading
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import ssl
 
@@ -15,6 +21,7 @@ import bcrypt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 USER, PASSWORD = "seal", "reg-pass-5f2a"
@@ -37,8 +44,70 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenService:
+    """GET /token?service=&scope= with Basic auth -> {"token": JWT} granting the scopes asked for."""
+
+    def __init__(self, workdir, host_cert, host_key, issuer="seal-test-issuer", service="seal-test"):
+        self.issuer, self.service = issuer, service
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seal-token-signer")])
+        self.cert = _cert(name, self.key, self.key.public_key(), name)
+        self.bundle = os.path.join(workdir, "token-signer.crt")
+        with open(self.bundle, "wb") as f:
+            f.write(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.requests = []
+        service_ref = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                auth = self.headers.get("Authorization", "")
+                good = "Basic " + base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+                service_ref.requests.append((auth == good, query.get("scope", [])))
+                if auth != good:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": service_ref.token(query.get("scope", [])), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(host_cert, host_key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.realm = "https://127.0.0.1:%d/token" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, scopes):
+        access = []
+        for scope in scopes:
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()]}
+        claims = {"iss": self.issuer, "sub": USER, "aud": self.service, "exp": now + 300, "nbf": now - 10, "iat": now,
+                  "jti": _b64url(os.urandom(12)), "access": access}
+        signing_input = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return signing_input + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def stop(self):
+        self.server.shutdown()
+
+
 class Registry:
-    def __init__(self, workdir):
+    def __init__(self, workdir, auth="htpasswd"):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.port = _free_port()
@@ -62,6 +131,12 @@ class Registry:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         self.storage = os.path.join(workdir, "storage")
+        self.tokens = None
+        auth_config = f"htpasswd: {{realm: seal-test, path: {workdir}/htpasswd}}"
+        if auth == "token":
+            self.tokens = TokenService(workdir, os.path.join(workdir, "server.crt"), os.path.join(workdir, "server.key"))
+            auth_config = (f"token: {{realm: '{self.tokens.realm}', service: {self.tokens.service}, "
+                           f"issuer: {self.tokens.issuer}, rootcertbundle: {self.tokens.bundle}}}")
         config = os.path.join(workdir, "config.yml")
         with open(config, "w", encoding="utf-8") as f:
             f.write(f"""version: 0.1
@@ -71,7 +146,7 @@ http:
   addr: 127.0.0.1:{self.port}
   tls: {{certificate: {workdir}/server.crt, key: {workdir}/server.key}}
 auth:
-  htpasswd: {{realm: seal-test, path: {workdir}/htpasswd}}
+  {auth_config}
 """)
         self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config], stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(workdir, "registry.log"), "wb"))
@@ -92,6 +167,8 @@ auth:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        if self.tokens:
+            self.tokens.stop()
 
 
 class PlainRegistry:

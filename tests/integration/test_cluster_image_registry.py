@@ -128,3 +128,27 @@ def test_tampered_blob_in_the_registry_is_refused_with_its_digest(env):
     assert proc.returncode != 0
     assert hexd[:12] in proc.stdout + proc.stderr
     assert not os.path.exists(os.path.join(env["work"], "store-d", "rootfs"))
+
+
+def test_token_auth_registry_push_and_pull(env):
+    """A registry behind a token service (Bearer challenge): credentials are exchanged for scoped
+    tokens (pull, then pull+push), and the image round-trips with its digest."""
+    from ansible_collections.seal.cluster.plugins.module_utils import _image_registry as registry
+    from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
+    from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
+
+    token_registry = registry_fixture.Registry(os.path.join(env["work"], "token-registry"), auth="token")
+    try:
+        store = Store(os.path.join(env["work"], "store-a"))
+        source = store.resolve(env["image"])
+        ref = Reference.parse("%s/team/k3s:v1" % token_registry.host)
+        creds = dict(username=registry_fixture.USER, password=registry_fixture.PASSWORD, ca_file=token_registry.ca_file)
+        with pytest.raises(registry.RegistryError, match="HTTP 401 .unauthorized: wrong username or password"):
+            registry.push(store, ref, source, **dict(creds, password="wrong"))
+        assert registry.push(store, ref, source, **creds) == source["digest"]
+        pulled = registry.pull(Store(os.path.join(env["work"], "store-token")), ref, **creds)
+        assert pulled["digest"] == source["digest"]
+        granted = [scopes for ok, scopes in token_registry.tokens.requests if ok]
+        assert ["repository:team/k3s:pull"] in granted and ["repository:team/k3s:pull,push"] in granted
+    finally:
+        token_registry.stop()
