@@ -133,7 +133,8 @@ class Client(_Base):
             detail = response.text[:200]
         hint = ""
         if response.status_code == 401:
-            hint = " (unauthorized: give username and password)" if not getattr(self.auth, "_basic_auth", None) else " (unauthorized: wrong username or password)"
+            has_creds = getattr(self.auth, "_basic_auth", None)
+            hint = " (unauthorized: wrong username or password)" if has_creds else " (unauthorized: give username and password)"
         raise RegistryError("%s on %s: HTTP %d%s%s" % (what, self.host, response.status_code, hint, (": " + detail) if detail else ""))
 
     # -- manifests -----------------------------------------------------------------------

@@ -23,7 +23,7 @@ description:
     transfer, and extracts the image to a rootfs directory cached by digest.
   - Every blob is checked against its digest; a tampered or truncated blob is an error that
     names it, and nothing half-extracted is ever taken as a good rootfs.
-  - Two runs at once are safe: writers to the store hold a lock file.
+  - Two runs at once are safe, because writers to the store hold a lock file.
 author:
   - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
