@@ -151,3 +151,26 @@ def test_save_load_round_trip_and_gc(tmp_path):
     assert str(ref) == "docker.io/library/k3s:v1" and loaded["digest"] == desc["digest"]
     other.untag("k3s:v1")
     assert other.gc() == 1 + 1 + len(store.manifest(desc)["layers"])
+
+
+def _build_in_child(args):
+    store, ctx, name = args
+    return Builder(Store(store), ctx).build(name)[0]["digest"]
+
+
+def test_concurrent_builds_into_one_store_lose_no_reference(tmp_path):
+    import multiprocessing
+    store = str(tmp_path / "store")
+    contexts = []
+    for n in range(6):
+        ctx = make_context(str(tmp_path / ("ctx%d" % n)))
+        with open(os.path.join(ctx, "bin", "k3s"), "a", encoding="utf-8") as f:
+            f.write("# %d\n" % n)  # a different image each
+        contexts.append((store, ctx, "k3s:v%d" % n))
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        digests = pool.map(_build_in_child, contexts)
+    images = dict(Store(store).images())
+    assert sorted(images) == ["docker.io/library/k3s:v%d" % n for n in range(6)]
+    assert [images["docker.io/library/k3s:v%d" % n]["digest"] for n in range(6)] == digests and len(set(digests)) == 6
+    for name in images:
+        extract(Store(store), images[name])  # every blob of every image is there and verifies
