@@ -93,6 +93,7 @@ class Client(_Base):
         for prefix in ("http://", "https://"):
             self.session.mount(prefix, _TimeoutAdapter())
         self.host = host
+        self.basic = backend == "basic"
         self.base = "%s://%s/v2/%s" % (scheme, host, repository)
         self.container = oras.container.Container(repository.rsplit("/", 1)[-1], registry=host)
         self.container.namespace = repository.rsplit("/", 1)[0] if "/" in repository else None
@@ -103,8 +104,8 @@ class Client(_Base):
         headers = dict(headers or {})
         response = None
         for attempt in range(3):
-            if getattr(self.auth, "token", None):
-                headers.update(self.auth.get_auth_header())
+            if getattr(self.auth, "token", None) or (self.basic and getattr(self.auth, "_basic_auth", None)):
+                headers.update(self.auth.get_auth_header())  # basic: sent up front, no 401 round trip
             try:
                 response = self.session.request(method, url, data=data, json=json, headers=headers, stream=stream,
                                                 verify=self._tls_verify)
