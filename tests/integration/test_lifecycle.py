@@ -101,7 +101,11 @@ class Lifecycle:
         out, _recap = self.play(playbook, inventory, version, *extra)
         again, recap = self.play(playbook, inventory, version, *extra)
         changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
-        assert not changed, "second run of %s changed %s:\n%s" % (playbook, changed, again[-6000:])
+        if changed:
+            services = {m["name"]: self.ssh(m, "systemctl show -p NRestarts -p ActiveEnterTimestamp k3s; "
+                                               "journalctl -u k3s -o cat --no-pager | grep -iE 'fatal|exited|Starting k3s' | tail -5",
+                                            check=False) for m in self.masters}
+            raise AssertionError("second run of %s changed %s:\n%s\nservers: %s" % (playbook, changed, again[-6000:], services))
         return out
 
     def ssh(self, node, command, check=True):
