@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: node_prepare
-short_description: Prepare a host for k3s in one call (directories, kernel modules, sysctls, hosts entries)
+short_description: Prepare a host for k3s in one call (directories, files, kernel modules, sysctls, hosts entries)
 version_added: 0.1.0
 description:
   - Creates the data directories a cluster needs, loads and persists the kernel modules and
@@ -31,8 +31,8 @@ options:
   state:
     description:
       - V(present) prepares the host.
-      - V(absent) removes the hosts block and the modules-load and sysctl files this module
-        wrote. It leaves directories and the running kernel alone.
+      - V(absent) removes the hosts block, the modules-load and sysctl files this module
+        wrote and the O(files) named. It leaves directories and the running kernel alone.
     type: str
     choices: [present, absent]
     default: present
@@ -51,6 +51,25 @@ options:
         description: Octal mode as a string.
         type: str
         default: "0755"
+  files:
+    description:
+      - Small files the host needs, such as the cluster registry's CA certificate; parent
+        directories are created. Not for secrets (the content is shown in diffs).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      content:
+        description: Text content; required with O(state=present).
+        type: str
+      mode:
+        description: Octal mode as a string.
+        type: str
+        default: "0644"
   kernel_modules:
     description: Kernel modules to load now and at boot.
     type: list
@@ -150,7 +169,7 @@ sysctls_unavailable:
   type: list
   elements: str
 files_changed:
-  description: Files (hosts, modules-load, sysctl) whose content changed.
+  description: Files (hosts, modules-load, sysctl, O(files)) whose content or mode changed.
   returned: always
   type: list
   elements: str
@@ -194,6 +213,7 @@ class NodePrepare:
     def run(self):
         if self.params["state"] == "present":
             self.directories()
+            self.files()
             self.kernel_modules()
             self.sysctls()
             self.persisted_files()
@@ -211,10 +231,7 @@ class NodePrepare:
     def directories(self):
         for item in self.params["directories"]:
             path = item["path"]
-            try:
-                mode = int(item["mode"], 8)
-            except ValueError:
-                self.module.fail_json(msg="directories: mode %r of %s is not an octal mode" % (item["mode"], path))
+            mode = self._mode(item["mode"], path, "directories")
             current = os.stat(path).st_mode & 0o7777 if os.path.isdir(path) else None
             if current == mode:
                 continue
@@ -225,6 +242,23 @@ class NodePrepare:
             if not self.check:
                 os.makedirs(path, exist_ok=True)
                 os.chmod(path, mode)
+
+    def files(self):
+        for item in self.params["files"]:
+            if item["content"] is None:
+                self.module.fail_json(msg="files: %s has no content" % item["path"])
+            state = FileState(item["path"], item["content"], self._mode(item["mode"], item["path"], "files"))
+            if state.changed:
+                self.result["files_changed"].append(item["path"])
+                self.diffs.append(state.diff())
+                if not self.check:
+                    state.apply()
+
+    def _mode(self, text, path, option):
+        try:
+            return int(text, 8)
+        except ValueError:
+            self.module.fail_json(msg="%s: mode %r of %s is not an octal mode" % (option, text, path))
 
     def kernel_modules(self):
         for name in self.params["kernel_modules"]:
@@ -279,7 +313,7 @@ class NodePrepare:
                     state.apply()
 
     def remove_persisted_files(self):
-        for path, _content in self.persisted():
+        for path in [p for p, _content in self.persisted()] + [f["path"] for f in self.params["files"]]:
             before = read_text(path)
             if before is None:
                 continue
@@ -315,6 +349,11 @@ def main():
             directories=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 mode=dict(type="str", default="0755"),
+            )),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                content=dict(type="str"),
+                mode=dict(type="str", default="0644"),
             )),
             kernel_modules=dict(type="list", elements="str", default=["overlay", "br_netfilter", "nf_conntrack"]),
             sysctls=dict(type="dict", default={

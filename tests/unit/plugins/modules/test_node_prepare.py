@@ -71,3 +71,22 @@ def test_unknown_sysctl_warns_or_fails_when_strict(tmp_path, hosts, run):
 def test_bad_mode_names_the_path(tmp_path, hosts, run):
     out = run(tmp_path, directories=[{"path": str(tmp_path / "x"), "mode": "rwx"}])
     assert out["failed"] is True and str(tmp_path / "x") in out["msg"]
+
+
+def test_files_written_with_parents_idempotent_checked_and_removed(tmp_path, hosts, run):
+    ca = str(tmp_path / "certs.d" / "sea.hub:5000" / "ca.crt")
+    files = [{"path": ca, "content": "PEM\n"}]
+    run(tmp_path)
+    check = run(tmp_path, check=True, diff=True, files=files)
+    assert check["changed"] is True and check["files_changed"] == [ca] and not os.path.exists(ca)
+    assert any(d.get("after") == "PEM\n" for d in check["diff"]), check["diff"]
+    first = run(tmp_path, files=files)
+    assert first["files_changed"] == [ca]
+    assert open(ca, encoding="utf-8").read() == "PEM\n" and oct(os.stat(ca).st_mode & 0o777) == "0o644"
+    assert run(tmp_path, files=files)["changed"] is False
+    os.chmod(ca, 0o600)
+    assert run(tmp_path, files=files)["files_changed"] == [ca]
+    out = run(tmp_path, state="absent", files=[{"path": ca}])
+    assert ca in out["files_changed"] and not os.path.exists(ca)
+    missing = run(tmp_path, files=[{"path": ca}])
+    assert missing["failed"] is True and ca in missing["msg"]
