@@ -109,3 +109,35 @@ def test_missing_images_names_each():
     assert rs.missing_images(client, refs) == [
         "docker.io/library/busybox:1.35", "quay.io/coreos/etcd:v3.5", "ghcr.io/x/y@sha256:" + "d" * 64,
         "docker.io/rancher/mirrored-pause@sha256:" + "e" * 64]
+
+
+def test_config_is_accepted_by_the_real_registry(tmp_path):
+    """The distribution registry (Debian's docker-registry, installed by setup.sh) starts with
+    the rendered config and answers /v2/ - a config it rejects makes the service crash-loop."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "config.yml"
+    config.write_text(rs.render_config(str(tmp_path / "data"), port))
+    log = open(tmp_path / "registry.log", "wb")
+    proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, (tmp_path / "registry.log").read_text()
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/v2/" % port, timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "registry.log").read_text()
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
