@@ -13,6 +13,8 @@ SANITY_VENV := $(CURDIR)/.cache/sanity-venv
 NOT_SHIPPED := tests/fleet tests/standin tests/integration tests/benchmarks molecule scripts .ci
 PYTHON_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 SCENARIOS := $(sort $(notdir $(wildcard molecule/*)))
+# The registry password the scenarios' fleet.yml set: it must appear in no Molecule output.
+SCENARIO_SECRET := Pull-0nly-pw
 
 .PHONY: setup test unit lint sanity molecule integration build clean fleet-up fleet-down demo demo-down
 
@@ -43,6 +45,8 @@ molecule:
 	  molecule test -s $$s 2>&1 | tee .cache/molecule-$$s.log; \
 	  if grep -q 'Skipping, no tests found' .cache/molecule-$$s.log || ! grep -qE '[0-9]+ passed' .cache/molecule-$$s.log; then \
 	    echo "molecule $$s: verify ran no passing test" >&2; exit 1; fi; \
+	  if grep -n "$(SCENARIO_SECRET)" .cache/molecule-$$s.log; then \
+	    echo "molecule $$s: the registry password appears in the output above" >&2; exit 1; fi; \
 	done
 
 build:
