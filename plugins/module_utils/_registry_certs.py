@@ -170,8 +170,8 @@ def _check_pair(cert_pem, key_pem, cert_path, key_path):
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
         raise MaterialError("%s is not an unencrypted PEM private key: %s" % (key_path, exc)) from exc
-    if _public_bytes(key) != cert.public_key().public_bytes(serialization.Encoding.DER,
-                                                             serialization.PublicFormat.SubjectPublicKeyInfo):
+    cert_public = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if _public_bytes(key) != cert_public:
         raise MaterialError("%s does not belong to %s" % (key_path, cert_path))
     return cert
 

@@ -21,13 +21,13 @@ def test_resolve_local_defaults():
 
 def test_resolve_local_full_and_string_port():
     s = rcl.resolve({"localRegistry": dict(LOCAL["localRegistry"], port="5443")})
-    assert (s["port"], s["host"], s["ha"], s["username"], s["sans"]) == (5443, "sea.hub:5443", True, "admin",
-                                                                          ["reg.example", "10.9.9.9"])
+    wanted = (5443, "sea.hub:5443", True, "admin", ["reg.example", "10.9.9.9"])
+    assert (s["port"], s["host"], s["ha"], s["username"], s["sans"]) == wanted
 
 
 def test_external_wins_and_has_no_ha():
-    s = rcl.resolve({"localRegistry": {"ha": True}, "externalRegistry": {"domain": "harbor.example", "port": 443,
-                                                                          "username": "u", "password": "p"}})
+    external = {"domain": "harbor.example", "port": 443, "username": "u", "password": "p"}
+    s = rcl.resolve({"localRegistry": {"ha": True}, "externalRegistry": external})
     assert (s["mode"], s["host"], s["ha"]) == ("external", "harbor.example", False)
     assert rcl.registry_servers(s, ["m1", "m2"]) == []
     assert rcl.hosts_entries(s, ["10.0.0.2"], "10.0.0.5") == []
