@@ -116,3 +116,11 @@ def subject_of(cert: x509.Certificate) -> tuple[str, list[str]]:
     cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     return (cn[0] if cn else ""), orgs
+
+
+def valid_for(cert_pem_bytes: bytes, days: int) -> bool:
+    """Whether the certificate is still valid `days` from now (k3s renews it otherwise)."""
+    cert = load_cert(cert_pem_bytes)
+    # not_valid_after_utc needs cryptography 42; Debian bookworm's nodes have 38
+    not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+    return not_after > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)

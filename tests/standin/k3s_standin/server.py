@@ -291,7 +291,11 @@ class Server:
         crt, key = pki.issue(self.server_ca, b["server-ca.key"].encode(), "k3s", "k3s", dns, ips, server=True)
         w(os.path.join(self.tls, "serving-kube-apiserver.crt"), crt + self.server_ca, 0o644)
         w(os.path.join(self.tls, "serving-kube-apiserver.key"), key)
-        acrt, akey = pki.issue(self.client_ca, b["client-ca.key"].encode(), "system:admin", "system:masters", client=True)
+        # k3s renews a certificate at start only when it is expired or within 90 days of expiring
+        # (docs.k3s.io/cli/certificate): a restart keeps the admin credentials, so k3s.yaml too.
+        acrt, akey = self._kept_admin_cert()
+        if acrt is None:
+            acrt, akey = pki.issue(self.client_ca, b["client-ca.key"].encode(), "system:admin", "system:masters", client=True)
         w(os.path.join(self.tls, "client-admin.crt"), acrt + self.client_ca, 0o644)
         w(os.path.join(self.tls, "client-admin.key"), akey)
         # tokens and credentials
@@ -314,6 +318,21 @@ class Server:
         util.info(f"Agent node token is available at {at}")
         util.info(f"To join agent node to cluster: k3s agent -s https://{adv}:{self.port} -t ${{AGENT_NODE_TOKEN}}")
         self._write_kubeconfig(acrt + self.client_ca, akey)
+
+    def _kept_admin_cert(self):
+        """(cert, key) of the existing admin client certificate when it is still good for 90 days
+        and issued by the current client CA, else (None, None)."""
+        try:
+            with open(os.path.join(self.tls, "client-admin.crt"), "rb") as f:
+                chain = f.read()
+            with open(os.path.join(self.tls, "client-admin.key"), "rb") as f:
+                key = f.read()
+        except OSError:
+            return None, None
+        first = chain.split(b"-----END CERTIFICATE-----", 1)[0] + b"-----END CERTIFICATE-----\n"
+        if not chain.endswith(self.client_ca) or not pki.valid_for(first, days=90):
+            return None, None
+        return first, key
 
     def _write_kubeconfig(self, crt: bytes, key: bytes) -> None:
         host = self.bind if self.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"

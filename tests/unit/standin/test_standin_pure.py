@@ -237,3 +237,21 @@ def test_node_status_and_roles():
     n["spec"] = {"unschedulable": True}
     n["status"]["conditions"][1]["status"] = "Unknown"
     assert kubectl.node_status(n) == "NotReady,SchedulingDisabled"
+
+
+# ---------------------------------------------------------------- certificates kept across restarts
+def test_admin_certificate_kept_until_90_days_before_expiry(tmp_path):
+    from k3s_standin import pki, server
+
+    ca, ca_key = pki.new_ca("k3s-client-ca")
+    srv = object.__new__(server.Server)
+    srv.tls, srv.client_ca = str(tmp_path), ca
+    assert srv._kept_admin_cert() == (None, None)
+    crt, key = pki.issue(ca, ca_key, "system:admin", "system:masters", client=True)
+    (tmp_path / "client-admin.crt").write_bytes(crt + ca)
+    (tmp_path / "client-admin.key").write_bytes(key)
+    assert srv._kept_admin_cert() == (crt, key)
+    assert pki.valid_for(crt, 300) and not pki.valid_for(crt, 366)
+    other_ca, _ = pki.new_ca("another-ca")
+    srv.client_ca = other_ca
+    assert srv._kept_admin_cert() == (None, None)

@@ -81,3 +81,30 @@ def test_no_restart_during_the_idempotence_run(host):
     boot_realtime = float(host.check_output("date +%s.%N")) - float(host.check_output("cut -d' ' -f1 /proc/uptime"))
     assert boot_realtime + started / 1e6 < os.stat(kubeconfig).st_mtime
     assert host.check_output("systemctl show -p NRestarts --value %s" % service(host)) == "0"
+
+
+def test_check_diff_on_the_converged_cluster_changes_nothing_and_shows_no_secret(host):
+    """run.yml --check --diff from the controller, as a user would run it: every host reports
+    changed=0, and neither the cluster token nor the registry password is in the output."""
+    if not hv(host)["seal_master0_host"]:
+        pytest.skip("run once, for master0")
+    import re
+    import subprocess
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    env = dict(os.environ, HOME=os.path.join(ephemeral, "home"), SEAL_IMAGE_STORE=os.path.join(ephemeral, "images"),
+               ANSIBLE_CONFIG=os.path.join(project, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(["ansible-playbook", "-i", hv(host)["seal_clusterfile"], os.path.join(project, "playbooks", "run.yml"),
+                          "--check", "--diff", "-v"], env=env, cwd=project, capture_output=True, text=True, check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out, re.M)
+    assert len(recap) == len(hv(host)["groups"]["cluster_" + hv(host)["seal_cluster_name"]]) + 1, out[-4000:]
+    assert all(r[1:] == ("0", "0", "0") for r in recap), recap
+    with open(os.path.join(env["HOME"], ".seal", hv(host)["seal_cluster_name"], "token"), encoding="utf-8") as f:
+        token = f.read().strip()
+    registry = (hv(host).get("seal_registry") or {}).get("localRegistry") or {}
+    password = registry.get("password")
+    password = password.get("__ansible_unsafe") if isinstance(password, dict) else password
+    assert len(token) >= 32 and password
+    assert token not in out and password not in out
