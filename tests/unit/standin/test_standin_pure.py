@@ -252,6 +252,6 @@ def test_admin_certificate_kept_until_90_days_before_expiry(tmp_path):
     (tmp_path / "client-admin.key").write_bytes(key)
     assert srv._kept_admin_cert() == (crt, key)
     assert pki.valid_for(crt, 300) and not pki.valid_for(crt, 366)
-    other_ca, _ = pki.new_ca("another-ca")
+    other_ca = pki.new_ca("another-ca")[0]
     srv.client_ca = other_ca
     assert srv._kept_admin_cert() == (None, None)
