@@ -5,6 +5,8 @@
     fleet.py up --name NAME --masters 1 --nodes 2   start nodes, wait for SSH, write Clusterfile + inventory
     fleet.py down --name NAME                       remove nodes, network and volumes of that fleet
     fleet.py ssh --name NAME NODE [CMD...]          a shell (or command) on one node
+    fleet.py clusterfile --name NAME --masters 2 --nodes 1 --out FILE
+                                                    a Clusterfile listing the first masters and nodes
 
 Everything a fleet creates carries the podman label seal.fleet=NAME, so `up` and `down` also
 remove what a crashed earlier run left behind. Usable from Python too: up(), down(), load().
@@ -224,8 +226,9 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(members), 8)) as pool:
         result = list(pool.map(boot, members))
     state = {"name": name, "image": ref, "network": network, "key": key, "password": password,
-             "nodes": result, "dir": path, "host_extra": host_extra or {}, "spec_extra": spec_extra or {}}
-    _write_outputs(state, cluster_image)
+             "nodes": result, "dir": path, "host_extra": host_extra or {}, "spec_extra": spec_extra or {},
+             "cluster_image": cluster_image}
+    _write_outputs(state)
     total = time.monotonic() - started
     log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
         f"(start {booted - started:.1f}s, ssh {time.monotonic() - booted:.1f}s); files in {path}")
@@ -248,39 +251,48 @@ def ssh_argv(ip: str, key: str) -> list[str]:
             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{ip}"]
 
 
-def _write_outputs(state: dict, cluster_image: str) -> None:
-    path = state["dir"]
-    masters = [n["ip"] for n in state["nodes"] if n["role"] == "master"]
-    workers = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
-
+def clusterfile(state: dict, masters: int | None = None, nodes: int | None = None, passwd: bool = False) -> str:
+    """The fleet's Clusterfile listing its first `masters` masters and `nodes` nodes (all when None)."""
+    ips = {role: [n["ip"] for n in state["nodes"] if n["role"] == role] for role in ("master", "node")}
+    ips["master"] = ips["master"][:masters]
+    ips["node"] = ips["node"][:nodes]
     extra = state.get("host_extra") or {}
 
-    def group(ips: list[str], role: str) -> str:
-        text = f"    - ips: [{', '.join(ips)}]\n      roles: [{role}]\n"
+    def group(role: str) -> str:
+        text = f"    - ips: [{', '.join(ips[role])}]\n      roles: [{role}]\n"
         for key, value in (extra.get(role) or {}).items():
             text += f"      {key}: {json.dumps(value)}\n"
         return text
 
-    def clusterfile(ssh: dict) -> str:
-        hosts = [group(masters, "master")] + ([group(workers, "node")] if workers else [])
-        ssh_lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ssh.items())
-        spec_lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in (state.get("spec_extra") or {}).items())
-        return (
-            "apiVersion: sealer.io/v2\nkind: Cluster\n"
-            f"metadata:\n  name: {state['name']}\n"
-            f"spec:\n  image: {cluster_image}\n{spec_lines}  ssh:\n{ssh_lines}  hosts:\n" + "".join(hosts)
-        )
+    ssh = {"user": "root", "passwd": state["password"]} if passwd else {"user": "root", "pk": state["key"]}
+    ssh["port"] = "22"
+    hosts = [group("master")] + ([group("node")] if ips["node"] else [])
+    ssh_lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ssh.items())
+    spec_lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in (state.get("spec_extra") or {}).items())
+    return (
+        "apiVersion: sealer.io/v2\nkind: Cluster\n"
+        f"metadata:\n  name: {state['name']}\n"
+        f"spec:\n  image: {state['cluster_image']}\n{spec_lines}  ssh:\n{ssh_lines}  hosts:\n" + "".join(hosts)
+    )
 
+
+def write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _write_outputs(state: dict) -> None:
+    masters = [n["ip"] for n in state["nodes"] if n["role"] == "master"]
+    workers = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
     files = {
-        "Clusterfile": clusterfile({"user": "root", "pk": state["key"], "port": "22"}),
-        "Clusterfile.passwd": clusterfile({"user": "root", "passwd": state["password"], "port": "22"}),
+        "Clusterfile": clusterfile(state),
+        "Clusterfile.passwd": clusterfile(state, passwd=True),
         "hosts.yml": _inventory(state, masters, workers),
         "state.json": json.dumps(state, indent=2) + "\n",
     }
     for fname, text in files.items():
-        fd = os.open(os.path.join(path, fname), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_private(os.path.join(state["dir"], fname), text)
 
 
 def _inventory(state: dict, masters: list[str], workers: list[str]) -> str:
@@ -333,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out")
     s.add_argument("node", help="node name (e.g. dev-m1) or IP")
     s.add_argument("command", nargs=argparse.REMAINDER)
+    c = sub.add_parser("clusterfile", help="write a Clusterfile listing the fleet's first masters and nodes")
+    c.add_argument("--name", default="dev")
+    c.add_argument("--masters", type=int)
+    c.add_argument("--nodes", type=int)
+    c.add_argument("--out", required=True, help="file to write (0600)")
     args = p.parse_args(argv)
     try:
         if args.cmd == "image":
@@ -353,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             if ip is None:
                 raise FleetError(f"no node {args.node} in fleet {args.name}")
             os.execvp("ssh", ssh_argv(ip, state["key"]) + args.command)
+        elif args.cmd == "clusterfile":
+            write_private(args.out, clusterfile(load(args.name), args.masters, args.nodes))
     except FleetError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return 1

@@ -1,13 +1,16 @@
-"""The cluster lifecycle on a fleet of 3 masters + 2 nodes, each step followed by a re-run that
-must report changed=0:
+"""Verify of the Molecule scenario `lifecycle`: the cluster lifecycle on a fleet of 3 masters +
+2 nodes, driven by editing the Clusterfile as a user does, each step followed by a re-run that
+must report changed=0.
 
-install (m1, m2, n1) -> apply adds a master and a node -> unsafe deletions refused -> delete a
-node (gone from the inventory) -> upgrade v1.25.3 -> v1.26.0 while the API is probed every 0.5 s
--> a downgrade is refused -> an unreachable node is removed at the API level -> reset.
+Molecule's converge installed what the Clusterfile lists (m1, m2, n1) and its idempotence step
+re-ran it; from there: apply adds a master and a node -> unsafe deletions refused -> delete a
+node (gone from the Clusterfile) -> upgrade v1.25.3 -> v1.26.0 while the API is probed every
+0.5 s -> a downgrade and a skipped minor are refused -> an unreachable node is removed at the API
+level -> reset.
 
-The steps depend on each other and run in file order. Runs ansible-playbook as a user would,
-with cluster images built by seal.cluster.cluster_image from tests/standin/make_rootfs.py
-contexts into a test store.
+The steps depend on each other and run in file order. ansible-playbook runs as a user would run
+it, on the scenario's image store (SEAL_IMAGE_STORE, where prepare built both versions) and
+state directory (~/.seal/mlc under the scenario's HOME).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -27,11 +31,11 @@ import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))  # the project: HERE is tests/fleet/molecule/lifecycle
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "lcit"
+NAME = "mlc"
 OLD, NEW, SKIP = "v1.25.3+k3s1", "v1.26.0+k3s1", "v1.28.0+k3s1"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROBE_INTERVAL = 0.5
@@ -50,24 +54,18 @@ class Lifecycle:
         self.work = work
         self.masters = [n for n in state["nodes"] if n["role"] == "master"]
         self.agents = [n for n in state["nodes"] if n["role"] == "node"]
-        self.store = os.path.join(work, "store")
-        self.images = {}
-        for version in (OLD, NEW):
-            self.build(version)
-        self.state_dir = os.path.join(work, "state")
+        self.store = os.environ["SEAL_IMAGE_STORE"]
+        self.images = {version: "k3s:" + version.split("+")[0] for version in (OLD, NEW)}
+        self.state_dir = os.path.expanduser("~/.seal/" + NAME)
+        self.clusterfile = os.path.join(state["dir"], "Clusterfile.listed")
 
     def inventory(self, masters, agents):
-        path = os.path.join(self.work, "inv-%d-%d.yml" % (len(masters), len(agents)))
-        group = lambda nodes: {"hosts": {n["ip"]: {"ansible_host": n["ip"]} for n in nodes}}  # noqa: E731
-        inv = {"all": {"vars": {"ansible_user": "root", "ansible_ssh_private_key_file": self.state["key"],
-                                "seal_cluster_name": NAME, "seal_state_dir": self.state_dir},
-                       "children": {"master": group(masters), "node": group(agents)}}}
-        with open(path, "w", encoding="utf-8") as f:
-            yaml.safe_dump(inv, f)
-        return path
+        """Rewrite the Clusterfile to list the fleet's first `masters` masters and `agents` nodes."""
+        fleet.write_private(self.clusterfile, fleet.clusterfile(self.state, masters, agents))
+        return self.clusterfile
 
     def build(self, version):
-        """Build the test cluster image k3s:<version> into the test store."""
+        """Build the test cluster image k3s:<version> into the store with cluster_image."""
         context = os.path.join(self.work, "context-" + version)
         subprocess.run([sys.executable, os.path.join(ROOT, "tests", "standin", "make_rootfs.py"), "--version", version,
                         "--out", context], check=True, capture_output=True)
@@ -78,9 +76,9 @@ class Lifecycle:
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
     def env(self, **extra):
-        # plain YAML inventories: only the yaml inventory plugin is needed; images in a test store
+        # the project's ansible.cfg, as the README has users run the playbooks
         return dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-                    ANSIBLE_INVENTORY_ENABLED="yaml", SEAL_IMAGE_STORE=self.store, **extra)
+                    **extra)
 
     def play(self, playbook, inventory, version=OLD, *extra, expect_rc=0, env=None):
         argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", playbook),
@@ -181,22 +179,23 @@ class Probe(threading.Thread):
 @pytest.fixture(scope="module")
 def lc():
     work = tempfile.mkdtemp(prefix="lifecycle-")
-    state = fleet.up(NAME, masters=3, nodes=2)
     try:
-        yield Lifecycle(state, work)
+        yield Lifecycle(fleet.load(NAME), work)
     finally:
-        subprocess.run(["podman", "unpause", NAME + "-n1"], capture_output=True, check=False)
-        fleet.down(NAME)
+        subprocess.run(["podman", "unpause", NAME + "-n1"], capture_output=True, check=False,
+                       env=dict(os.environ, CONTAINERS_CONF=fleet.containers_conf()))
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def test_1_install_two_masters_and_a_node(lc):
-    inv = lc.inventory(lc.masters[:2], lc.agents[:1])
-    lc.converge("run.yml", inv)
-    assert sorted(lc.nodes()) == [NAME + "-m1", NAME + "-m2", NAME + "-n1"]
+def test_1_converge_installed_what_the_clusterfile_lists(lc):
+    nodes = lc.nodes()
+    assert sorted(nodes) == [NAME + "-m1", NAME + "-m2", NAME + "-n1"]
+    assert all(n["status"]["nodeInfo"]["kubeletVersion"] == OLD for n in nodes.values())
+    assert len(lc.members()) == 2
 
 
 def test_2_apply_adds_a_master_and_a_node(lc):
-    inv = lc.inventory(lc.masters, lc.agents)
+    inv = lc.inventory(3, 2)
     plan, recap = lc.play("apply.yml", inv, OLD, "--check", "--diff")
     assert "join %s" % lc.masters[2]["ip"] in plan and "join %s" % lc.agents[1]["ip"] in plan
     assert all(r["changed"] <= 1 for r in recap.values())  # only the plan line
@@ -208,7 +207,7 @@ def test_2_apply_adds_a_master_and_a_node(lc):
 
 
 def test_3_unsafe_deletions_are_refused_before_any_change(lc):
-    inv = lc.inventory(lc.masters, lc.agents)
+    inv = lc.inventory(3, 2)
     out, recap = lc.play("delete.yml", inv, OLD, "-e", "delete_hosts=" + lc.masters[2]["ip"], expect_rc=2)
     assert "would leave 2 etcd members" in out
     assert all(r["changed"] == 0 for r in recap.values())
@@ -219,7 +218,7 @@ def test_3_unsafe_deletions_are_refused_before_any_change(lc):
 
 
 def test_4_delete_a_node_gone_from_the_inventory(lc):
-    inv = lc.inventory(lc.masters, lc.agents[:1])
+    inv = lc.inventory(3, 1)
     out = lc.converge("delete.yml", inv)
     assert "delete agent %s" % lc.agents[1]["ip"] in out
     assert NAME + "-n2" not in lc.nodes()
@@ -229,7 +228,7 @@ def test_4_delete_a_node_gone_from_the_inventory(lc):
 
 
 def test_5_upgrade_with_api_probe(lc):
-    inv = lc.inventory(lc.masters, lc.agents[:1])
+    inv = lc.inventory(3, 1)
     probe = Probe(os.path.join(lc.state_dir, "kubeconfig"), [m["ip"] for m in lc.masters])
     probe.start()
     try:
@@ -254,7 +253,7 @@ def test_5_upgrade_with_api_probe(lc):
 
 
 def test_6_downgrade_and_skipped_minor_are_refused(lc):
-    inv = lc.inventory(lc.masters, lc.agents[:1])
+    inv = lc.inventory(3, 1)
     out, recap = lc.play("upgrade.yml", inv, OLD, expect_rc=2)
     assert "refusing to downgrade to %s" % OLD in out and all(r["changed"] == 0 for r in recap.values())
     lc.build(SKIP)
@@ -264,7 +263,7 @@ def test_6_downgrade_and_skipped_minor_are_refused(lc):
 
 
 def test_7_unreachable_node_is_removed_at_the_api_level(lc):
-    inv = lc.inventory(lc.masters, lc.agents[:1])
+    inv = lc.inventory(3, 1)
     subprocess.run(["podman", "pause", NAME + "-n1"], check=True, env=dict(os.environ, CONTAINERS_CONF=fleet.containers_conf()))
     try:
         # no SSH connection sharing: a frozen host must time out, not hang on a shared connection
@@ -279,7 +278,7 @@ def test_7_unreachable_node_is_removed_at_the_api_level(lc):
 
 
 def test_8_reset(lc):
-    inv = lc.inventory(lc.masters, lc.agents)
+    inv = lc.inventory(3, 2)
     lc.converge("reset.yml", inv, NEW)
     for node in lc.masters + lc.agents:
         left = lc.ssh(node, LEFTOVERS, check=False)
