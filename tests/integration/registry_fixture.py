@@ -48,6 +48,12 @@ def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def parse_scope(scope):
+    """'repository:team/k3s:pull,push' -> ('repository', 'team/k3s', ['pull', 'push'])."""
+    kind, name, actions = scope.split(":")
+    return kind, name, actions.split(",")
+
+
 class TokenService:
     """GET /token?service=&scope= with Basic auth -> {"token": JWT} granting the scopes asked for."""
 
@@ -92,8 +98,8 @@ class TokenService:
     def token(self, scopes):
         access = []
         for scope in scopes:
-            kind, name, actions = scope.split(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            kind, name, actions = parse_scope(scope)
+            access.append({"type": kind, "name": name, "actions": actions})
         now = int(time.time())
         header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()]}
         claims = {"iss": self.issuer, "sub": USER, "aud": self.service, "exp": now + 300, "nbf": now - 10, "iat": now,

@@ -130,11 +130,6 @@ def test_tampered_blob_in_the_registry_is_refused_with_its_digest(env):
     assert not os.path.exists(os.path.join(env["work"], "store-d", "rootfs"))
 
 
-def _scope_actions(scope):
-    resource, _, actions = scope.rpartition(":")
-    return resource, set(actions.split(","))
-
-
 def test_token_auth_registry_push_and_pull(env):
     """A registry behind a token service (Bearer challenge): credentials are exchanged for scoped
     tokens (pull, then pull+push), and the image round-trips with its digest."""
@@ -156,8 +151,9 @@ def test_token_auth_registry_push_and_pull(env):
         pulled = registry.pull(Store(os.path.join(env["work"], "store-token")), ref, **creds)
         assert pulled["digest"] == source["digest"]
         # The registry names the actions in its challenge in Go map order, so compare them as sets.
-        granted = [[_scope_actions(scope) for scope in scopes] for ok, scopes in token_registry.tokens.requests if ok]
-        assert [("repository:team/k3s", {"pull"})] in granted
-        assert [("repository:team/k3s", {"pull", "push"})] in granted
+        granted = [[(kind, name, set(actions)) for kind, name, actions in map(registry_fixture.parse_scope, scopes)]
+                   for ok, scopes in token_registry.tokens.requests if ok]
+        assert [("repository", "team/k3s", {"pull"})] in granted
+        assert [("repository", "team/k3s", {"pull", "push"})] in granted
     finally:
         token_registry.stop()
