@@ -158,9 +158,9 @@ class Release:
         """Check every file used; return {binary, airgap, checksums} paths. Nothing is written."""
         if not os.path.isdir(self.directory):
             raise ReleaseError("%s is not a directory (the k3s release files)" % self.directory)
+        self._need(self.binary, "binary")
         self._need(self.checksum_file, "checksum file")
         self.sums = parse_checksums(self.checksum_file)
-        self._need(self.binary, "binary")
         names = ["k3s-airgap-images-%s%s" % (self.arch, suffix) for suffix in AIRGAP_SUFFIXES]
         present = [n for n in names if os.path.isfile(os.path.join(self.directory, n))]
         if not present:
@@ -291,12 +291,18 @@ def default_registry_bin():
     return shutil.which("docker-registry") or shutil.which("docker-registry", path="/usr/bin:/usr/sbin")
 
 
-def build(store, ref, directory, version, arch="amd64", registry_bin=None, context=None, progress=None):
-    """Check the release, write its build context (into context, else a temporary directory) and
-    build ref from it; return (manifest descriptor, previous digest or None)."""
+def verify(ref, directory, version, arch="amd64"):
+    """Check the version against the tag of ref and every release file used; return the Release."""
     check_version(version, ref.tag)
     release = Release(directory, version, arch)
     release.verify()
+    return release
+
+
+def build(store, ref, directory, version, arch="amd64", registry_bin=None, context=None, progress=None):
+    """Check the release, write its build context (into context, else a temporary directory) and
+    build ref from it; return (manifest descriptor, previous digest or None)."""
+    release = verify(ref, directory, version, arch)
     registry_bin = registry_bin or default_registry_bin()
     if not registry_bin:
         raise ReleaseError("no registry binary for bin/registry: give registry_bin (--registry-bin), or install the "
