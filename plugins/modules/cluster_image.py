@@ -311,7 +311,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_cache import C
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
 from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe, extract, runtime_error
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError
-from ansible_collections.seal.cluster.plugins.module_utils import _k3s_release as k3s_release
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_release as recipe
 
 
 class ClusterImage:
@@ -413,11 +413,11 @@ class ClusterImage:
 
     def built_from_release(self, current, before):
         release = self.p["k3s_release"]
-        k3s_release.verify(self.ref, release["path"], release["version"], self.p["arch"])
+        recipe.verify(self.ref, release["path"], release["version"], self.p["arch"])
         if self.check:
             self.result["changed"] = True
             self.exit(current, before)
-        desc, _previous = k3s_release.build(self.store, self.ref, release["path"], release["version"], self.p["arch"],
+        desc, _previous = recipe.build(self.store, self.ref, release["path"], release["version"], self.p["arch"],
                                             release["registry_bin"])
         self.result["changed"] = desc["digest"] != before
         self.exit(desc, before)
@@ -510,7 +510,7 @@ def main():
     manager = ClusterImage(module)
     try:
         manager.run()
-    except (StoreError, BuildError, ReferenceError_, CacheError, k3s_release.ReleaseError) as exc:
+    except (StoreError, BuildError, ReferenceError_, CacheError, recipe.ReleaseError) as exc:
         module.fail_json(msg=str(exc), **manager.result)
 
 
