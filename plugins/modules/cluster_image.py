@@ -76,9 +76,9 @@ options:
     suboptions:
       path:
         description:
-          - Directory holding the release files under their published names, for O(arch)
-            (V(amd64) C(k3s), V(arm64) C(k3s-arm64), V(arm) C(k3s-armhf)):
-            the binary, C(k3s-airgap-images-<arch>.tar.zst) (or C(.tar.gz), C(.tar)) and C(sha256sum-<arch>.txt).
+          - Directory holding the release files for O(arch) under their published names, which are
+            the binary (C(k3s) for V(amd64), C(k3s-arm64), C(k3s-armhf) for V(arm)),
+            C(k3s-airgap-images-<arch>.tar.zst) (or C(.tar.gz), C(.tar)) and C(sha256sum-<arch>.txt).
         type: path
         required: true
       version:
