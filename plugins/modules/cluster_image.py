@@ -418,7 +418,7 @@ class ClusterImage:
             self.result["changed"] = True
             self.exit(current, before)
         desc, _previous = recipe.build(self.store, self.ref, release["path"], release["version"], self.p["arch"],
-                                            release["registry_bin"])
+                                       release["registry_bin"])
         self.result["changed"] = desc["digest"] != before
         self.exit(desc, before)
 
