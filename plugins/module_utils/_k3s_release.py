@@ -42,7 +42,7 @@ _CHECKSUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 KUBEFILE = """\
 # A k3s cluster image from the files of a k3s release (seal.cluster: docs/cluster-images.md,
 # "From a k3s release"). The recipe writes this build context after checking every file
-# against sha256sum-${ARCH}.txt; VERSION and ARCH are build arguments.
+# against sha256sum-${ARCH}.txt; VERSION (the release's) and ARCH are build arguments.
 ARG VERSION
 FROM scratch
 COPY Metadata .
@@ -184,7 +184,7 @@ class Release:
         if sha256_file(dest) != self.sums[os.path.basename(src)]:
             raise ReleaseError("%s changed while it was copied" % src)
 
-    def write_context(self, context, registry_bin, cache=None, progress=None):
+    def write_context(self, context, registry_bin, progress=None):
         """Write the build context (Kubefile, Metadata, bin/, images/, registry/, manifests/) into
         the empty or new directory context; return the build arguments. verify() first."""
         progress = progress or (lambda message: None)
@@ -210,9 +210,7 @@ class Release:
             refs = archive_images(tar, self.airgap)
             progress("caching the %d images of %s into registry/" % (len(refs), os.path.basename(self.airgap)))
             try:
-                archive_cache = cache or ArchiveCache.find(self.arch, progress=progress)
-                archive_cache.archive = tar
-                archive_cache.fill(refs, os.path.join(context, "registry"))
+                ArchiveCache.for_archive(tar, self.arch, progress).fill(refs, os.path.join(context, "registry"))
             except CacheError as exc:
                 raise ReleaseError("%s: %s" % (self.airgap, exc)) from exc
         with open(os.path.join(context, IMAGE_LIST), "w", encoding="utf-8") as f:
@@ -221,7 +219,7 @@ class Release:
             json.dump({"version": self.version, "arch": self.arch, "ClusterRuntime": "k3s"}, f, sort_keys=True)
             f.write("\n")
         with open(os.path.join(context, "Kubefile"), "w", encoding="utf-8") as f:
-            f.write(KUBEFILE)
+            f.write(KUBEFILE.replace("ARG VERSION\n", "ARG VERSION=%s\n" % self.version, 1))
         return {"VERSION": self.version, "ARCH": self.arch}
 
     @staticmethod
@@ -278,6 +276,12 @@ class ArchiveCache(ImageCache):
     """ImageCache that copies each image from a docker-archive tar instead of its registry."""
 
     archive = None
+
+    @classmethod
+    def for_archive(cls, archive, arch, progress=None):
+        cache = cls.find(arch, progress=progress)
+        cache.archive = archive
+        return cache
 
     def source(self, ref):
         return "docker-archive:%s:%s" % (self.archive, ref)

@@ -127,6 +127,9 @@ def test_release_files_build_an_image_with_its_version_and_a_registry_serving_it
     again = build_k3s(release, store)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == built.stdout.strip() and "(unchanged)" in again.stderr
+    # the kept context is an ordinary Kubefile context: built as such, it is the same image
+    rebuilt = seal_image("build", "-t", "k3s:rebuilt", os.path.join(work, "context"), store=store)
+    assert rebuilt.returncode == 0 and rebuilt.stdout.strip() == built.stdout.strip(), rebuilt.stderr
 
 
 def test_the_shipped_playbook_builds_it_and_a_second_run_changes_nothing(work):
