@@ -124,6 +124,10 @@ class ImageCache:
                              % (IMAGE_LIST, " and ".join(missing)))
         return cls(skopeo, registry_bin, arch, sources, run, progress)
 
+    def source(self, ref):
+        """Where skopeo copies ref from (a subclass may read another transport)."""
+        return "docker://%s" % ref
+
     def _source_options(self, ref, tmp):
         source = self.sources.get(ref.registry) or {}
         opts = []
@@ -165,7 +169,7 @@ class ImageCache:
                     dest = "docker://127.0.0.1:%d/%s:%s" % (port, ref.repository, ref.tag)
                     mode = ["--override-arch", self.arch, "--override-os", "linux"]
                 argv = ([self.skopeo, "copy", "--quiet", "--retry-times", "2"] + mode + self._source_options(ref, tmp)
-                        + ["--dest-tls-verify=false", "--dest-no-creds", "docker://%s" % ref, dest])
+                        + ["--dest-tls-verify=false", "--dest-no-creds", self.source(ref), dest])
                 rc, out, err = self.run(argv)
                 if rc != 0:
                     asked = " (%s)" % where[str(ref)] if str(ref) in where else ""

@@ -40,8 +40,8 @@ options:
   state:
     description:
       - V(present) makes sure the image is in the store (see O(pull)), extracts and describes it.
-      - V(built) builds it from the Kubefile context O(path). The store changes only when the
-        digest does.
+      - V(built) builds it from the Kubefile context O(path), or from the files of a k3s release
+        (O(k3s_release)). The store changes only when the digest does.
       - V(pushed) pushes it from the store to the registry of O(name); nothing is sent when the
         registry already has that digest under that tag.
       - V(absent) removes the reference, then the blobs and extracted rootfs directories that no
@@ -63,6 +63,34 @@ options:
   path:
     description: Build context (a directory holding the Kubefile) for O(state=built).
     type: path
+  k3s_release:
+    description:
+      - With O(state=built), build from the files of a k3s release as published instead of from O(path)
+        (see C(docs/cluster-images.md), "From a k3s release").
+      - Every file used must match its line of C(sha256sum-<arch>.txt); the binary must be an ELF binary for
+        O(arch) (it is never run) that carries O(k3s_release.version); the tag of O(name), when it names a
+        version, must name this one.
+      - The image holds C(bin/k3s), C(bin/registry), the air-gap archive in C(images/), its images in
+        C(registry/) (copied offline from the archive), C(manifests/imageList) and the sealer labels.
+    type: dict
+    suboptions:
+      path:
+        description:
+          - Directory holding the release files for O(arch) under their published names, which are
+            the binary (C(k3s) for V(amd64), C(k3s-arm64), C(k3s-armhf) for V(arm)),
+            C(k3s-airgap-images-<arch>.tar.zst) (or C(.tar.gz), C(.tar)) and C(sha256sum-<arch>.txt).
+        type: path
+        required: true
+      version:
+        description: The release's version, for example V(v1.25.3+k3s1).
+        type: str
+        required: true
+      registry_bin:
+        description:
+          - The distribution registry binary that becomes C(bin/registry), built for O(arch).
+          - Default the controller's C(docker-registry) (Debian/Ubuntu package), which fits only when the
+            controller has the image's architecture.
+        type: path
   kubefile:
     description: Kubefile to build from. Default C(<path>/Kubefile).
     type: path
@@ -153,6 +181,7 @@ attributes:
 requirements:
   - oras (Python library), for pulls and pushes
   - skopeo and docker-registry (Debian/Ubuntu package names), for O(state=built) with images to cache
+  - zstd (Debian/Ubuntu package name), for O(k3s_release) with a C(.tar.zst) air-gap archive
 notes:
   - The store is shared by every run on the controller; writers lock C(<store>/.lock).
   - The C(seal-image) command line of this collection (C(pip install -e <collection>)) does the
@@ -185,6 +214,16 @@ EXAMPLES = r"""
         username: mirror
         password: "{{ vault_mirror_password }}"
         ca_file: /etc/ssl/registry-ca.crt
+  delegate_to: localhost
+
+- name: Build from the files of a k3s release (binary, air-gap images, checksums) in ./k3s-v1.25.3
+  seal.cluster.cluster_image:
+    name: k3s:v1.25.3
+    state: built
+    arch: amd64
+    k3s_release:
+      path: ./k3s-v1.25.3
+      version: v1.25.3+k3s1
   delegate_to: localhost
 
 - name: Push it
@@ -272,6 +311,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_cache import C
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
 from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe, extract, runtime_error
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_release as recipe
 
 
 class ClusterImage:
@@ -351,8 +391,10 @@ class ClusterImage:
         self.exit(desc, before)
 
     def state_built(self, current, before):
+        if self.p["k3s_release"]:
+            self.built_from_release(current, before)
         if not self.p["path"]:
-            self.module.fail_json(msg="state=built needs path (the Kubefile context)", **self.result)
+            self.module.fail_json(msg="state=built needs path (the Kubefile context) or k3s_release", **self.result)
         if self.check:
             # a build is the only way to know its digest: report a change unless nothing could differ
             self.result["changed"] = True
@@ -366,6 +408,17 @@ class ClusterImage:
         builder = Builder(self.store, self.p["path"], self.p["kubefile"], self.p["arch"], self.p["build_args"],
                           cache_images=self.p["cache_images"], image_cache=cache)
         desc, _previous = builder.build(self.ref)
+        self.result["changed"] = desc["digest"] != before
+        self.exit(desc, before)
+
+    def built_from_release(self, current, before):
+        release = self.p["k3s_release"]
+        recipe.verify(self.ref, release["path"], release["version"], self.p["arch"])
+        if self.check:
+            self.result["changed"] = True
+            self.exit(current, before)
+        desc, _previous = recipe.build(self.store, self.ref, release["path"], release["version"], self.p["arch"],
+                                       release["registry_bin"])
         self.result["changed"] = desc["digest"] != before
         self.exit(desc, before)
 
@@ -426,6 +479,11 @@ def main():
             state=dict(type="str", default="present", choices=["present", "built", "pushed", "absent", "archived", "loaded"]),
             pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
             path=dict(type="path"),
+            k3s_release=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                version=dict(type="str", required=True),
+                registry_bin=dict(type="path"),
+            )),
             kubefile=dict(type="path"),
             build_args=dict(type="dict", default={}),
             arch=dict(type="str", default="amd64"),
@@ -446,12 +504,13 @@ def main():
             plain_http=dict(type="bool", default=False),
             extract=dict(type="bool", default=True),
         ),
+        mutually_exclusive=[("path", "k3s_release"), ("kubefile", "k3s_release")],
         supports_check_mode=True,
     )
     manager = ClusterImage(module)
     try:
         manager.run()
-    except (StoreError, BuildError, ReferenceError_, CacheError) as exc:
+    except (StoreError, BuildError, ReferenceError_, CacheError, recipe.ReleaseError) as exc:
         module.fail_json(msg=str(exc), **manager.result)
 
 

@@ -3,6 +3,7 @@
 """seal-image: cluster images from the command line, the way sealer users expect them.
 
     seal-image build -t k3s:v1.25.3 [-f Kubefile] [--build-arg ARCH=arm64] [--sources FILE] CONTEXT
+    seal-image build-k3s -t k3s:v1.25.3 --k3s-version v1.25.3+k3s1 [--arch arm64] [--registry-bin F] [--context DIR] RELEASE_DIR
     seal-image pull|push [--username U --password-stdin] [--ca-file F] [--insecure] [--plain-http] NAME
     seal-image save -o FILE NAME       seal-image load -i FILE
     seal-image inspect NAME            seal-image images            seal-image rmi NAME...
@@ -22,6 +23,7 @@ import sys
 
 from ansible_collections.seal.cluster.plugins.module_utils import _image_registry as registry
 from ansible_collections.seal.cluster.plugins.module_utils import _image_transfer as transfer
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_release as k3s_release
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import ARCHES, BuildError, Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, ImageCache
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
@@ -90,6 +92,14 @@ def cmd_build(store, args):
                       image_cache=cache, progress=_say)
     desc, before = builder.build(Reference.parse(args.tag))
     _say("built %s %s%s" % (Reference.parse(args.tag).familiar(), desc["digest"], " (unchanged)" if before == desc["digest"] else ""))
+    print(desc["digest"])
+
+
+def cmd_build_k3s(store, args):
+    ref = Reference.parse(args.tag)
+    desc, before = k3s_release.build(store, ref, args.release, args.k3s_version, args.arch, args.registry_bin, args.context,
+                                     progress=_say)
+    _say("built %s %s%s" % (ref.familiar(), desc["digest"], " (unchanged)" if before == desc["digest"] else ""))
     print(desc["digest"])
 
 
@@ -185,6 +195,15 @@ def parser():
     b.add_argument("context", help="build context directory")
     b.set_defaults(func=cmd_build)
 
+    k = sub.add_parser("build-k3s", help="build a k3s image from the files of a k3s release (binary, air-gap images, checksums)")
+    k.add_argument("-t", "--tag", required=True, help="name of the image")
+    k.add_argument("--k3s-version", required=True, metavar="VERSION", help="the release's version, e.g. v1.25.3+k3s1")
+    k.add_argument("--arch", default="amd64", choices=sorted(k3s_release.BINARIES), help="architecture (default amd64)")
+    k.add_argument("--registry-bin", metavar="FILE", help="registry binary for bin/registry (default: the controller's docker-registry)")
+    k.add_argument("--context", metavar="DIR", help="write the build context here (a new directory) and keep it")
+    k.add_argument("release", metavar="RELEASE_DIR", help="directory holding the release's files as published")
+    k.set_defaults(func=cmd_build_k3s)
+
     for name, func, text in (("pull", cmd_pull, "pull an image from its registry"), ("push", cmd_push, "push an image to its registry")):
         c = sub.add_parser(name, help=text)
         _registry_options(c)
@@ -226,7 +245,7 @@ def main(argv=None):
     try:
         store.ensure()
         args.func(store, args)
-    except (CliError, StoreError, BuildError, CacheError, ReferenceError_, OSError) as exc:
+    except (CliError, StoreError, BuildError, CacheError, ReferenceError_, k3s_release.ReleaseError, OSError) as exc:
         _say("seal-image: %s" % exc)
         return 1
     except KeyboardInterrupt:

@@ -56,7 +56,9 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd") -> str:
         _add(z, "__main__.py", b"import sys\nfrom k3s_standin.main import main\nsys.exit(main(sys.argv))\n")
         for name, data in sources.items():
             _add(z, f"k3s_standin/{name}", data)
-        _add(z, "k3s_standin/_build.py", build_info)
+        # stored, not deflated: the version is readable in the file, as k3s's `-X .../version.Version=`
+        # string is in its Go binary (k3s-io/k3s scripts/build), so a recipe can check it without running it
+        _add(z, "k3s_standin/_build.py", build_info, compress=False)
         _add(z, "payload/etcd", etcd_bytes, mode=0o755)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"

@@ -1,5 +1,6 @@
 """cluster_image run as Ansible runs it: check mode changes nothing, diff shows digests, changed
 only when the store (or archive) changed, errors name what is wrong."""
+import hashlib
 import json
 import os
 import subprocess
@@ -95,3 +96,33 @@ def test_password_is_not_logged(run_module, tmp_path):
                         password="s3cret-value", pull="always")
     assert result["failed"] and "cannot reach the registry 127.0.0.1:1" in result["msg"]
     assert "s3cret-value" not in json.dumps(result)
+
+
+def _k3s_release(path, binary=b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\x02\x00\x3e\x00" + b"\0v1.25.3+k3s1\0"):
+    """A k3s amd64 release directory: an ELF x86-64 binary carrying its version, an air-gap archive, checksums."""
+    path.mkdir()
+    (path / "k3s").write_bytes(binary)
+    (path / "k3s-airgap-images-amd64.tar").write_bytes(b"not checked here")
+    (path / "sha256sum-amd64.txt").write_text("".join(
+        "%s  %s\n" % (hashlib.sha256((path / name).read_bytes()).hexdigest(), name)
+        for name in ("k3s-airgap-images-amd64.tar", "k3s")))
+    return str(path)
+
+
+def test_k3s_release_check_mode_verifies_the_files_and_changes_nothing(run_module, tmp_path):
+    store, release = str(tmp_path / "store"), _k3s_release(tmp_path / "rel")
+    args = dict(name="k3s:v1.25.3", state="built", store=store, k3s_release=dict(path=release, version="v1.25.3+k3s1"))
+    checked = run_module("cluster_image", check=True, **args)
+    assert checked["changed"] is True and not checked.get("failed") and not os.path.exists(os.path.join(store, "index.json"))
+    with open(os.path.join(release, "k3s"), "ab") as f:
+        f.write(b"tampered")
+    failed = run_module("cluster_image", check=True, **args)
+    assert failed["failed"] and failed["msg"].startswith(os.path.join(release, "k3s") + " does not match its checksum")
+    wrong_tag = run_module("cluster_image", check=True, **dict(args, name="k3s:v1.26.0"))
+    assert wrong_tag["failed"] and "the image tag v1.26.0 does not match the k3s version v1.25.3+k3s1" in wrong_tag["msg"]
+
+
+def test_k3s_release_and_path_are_exclusive(run_module, ctx, tmp_path):
+    result = run_module("cluster_image", name="k3s:v1", state="built", path=ctx, store=str(tmp_path / "store"),
+                        k3s_release=dict(path=str(tmp_path), version="v1.25.3+k3s1"))
+    assert result["failed"] and "mutually exclusive: path|k3s_release" in result["msg"]
