@@ -30,16 +30,17 @@ import os
 import re
 import socket
 
+# Patterns are used with fullmatch: '$' would also match before a trailing newline.
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
-DNS_LABEL = re.compile(r"^%s$" % _DNS_LABEL)
-DNS_SUBDOMAIN = re.compile(r"^%s(?:\.%s)*$" % (_DNS_LABEL, _DNS_LABEL))
+DNS_LABEL = re.compile(_DNS_LABEL)
+DNS_SUBDOMAIN = re.compile(r"%s(?:\.%s)*" % (_DNS_LABEL, _DNS_LABEL))
 _HOST_LABEL = r"[A-Za-z0-9](?:[-A-Za-z0-9]*[A-Za-z0-9])?"
-HOST_NAME = re.compile(r"^%s(?:\.%s)*$" % (_HOST_LABEL, _HOST_LABEL))
+HOST_NAME = re.compile(r"%s(?:\.%s)*" % (_HOST_LABEL, _HOST_LABEL))
 _QNAME = r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-QUALIFIED_NAME = re.compile(r"^%s$" % _QNAME)
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+QUALIFIED_NAME = re.compile(_QNAME)
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Linux interface names: at most IFNAMSIZ-1 = 15 bytes, no '/', no whitespace; we keep to a safe subset.
-SCOPE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")
+SCOPE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -71,7 +72,7 @@ def _subdomain_problem(value):
         return "must not be empty"
     if len(value) > 253:
         return "is longer than 253 characters"
-    if not DNS_SUBDOMAIN.match(value):
+    if not DNS_SUBDOMAIN.fullmatch(value):
         return ("is not a DNS-1123 subdomain (lowercase letters, digits and '-', in dot-separated labels "
                 "that start and end with a letter or digit)")
     if any(len(label) > 63 for label in value.split(".")):
@@ -83,7 +84,7 @@ def check_dns_label(value, field=None, kind="DNS-1123 label"):
     value = _text(value, field, kind)
     if not value:
         raise InvalidName(field, value, "must not be empty")
-    if len(value) > 63 or not DNS_LABEL.match(value):
+    if len(value) > 63 or not DNS_LABEL.fullmatch(value):
         raise InvalidName(field, value, "is not a %s (at most 63 lowercase letters, digits or '-', "
                                         "starting and ending with a letter or digit)" % kind)
     return value
@@ -104,7 +105,7 @@ def check_hostname(value, field=None):
     value = _text(value, field, "host name")
     if not value:
         raise InvalidName(field, value, "must not be empty")
-    if len(value) > 253 or not HOST_NAME.match(value) or any(len(label) > 63 for label in value.split(".")):
+    if len(value) > 253 or not HOST_NAME.fullmatch(value) or any(len(label) > 63 for label in value.split(".")):
         raise InvalidName(field, value, "is not an RFC 1123 host name (letters, digits and '-', in dot-separated labels "
                                         "of at most 63 characters that start and end with a letter or digit)")
     return value
@@ -122,7 +123,7 @@ def check_ip(value, field=None):
     if CONTROL.search(value):
         raise InvalidName(field, value, "is not an IP address (it holds a control character)")
     address, _sep, scope = value.partition("%")
-    if _sep and not SCOPE_ID.match(scope):
+    if _sep and not SCOPE_ID.fullmatch(scope):
         raise InvalidName(field, value, "has an IPv6 scope id that is not an interface name "
                                         "(at most 15 letters, digits, '_', '.' or '-')")
     try:
@@ -144,14 +145,14 @@ def check_label_key(value, field=None):
         if problem:
             raise InvalidName(field, value, "is not a label key: its prefix %r %s" % (parts[0], problem))
     name = parts[-1]
-    if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
+    if not name or len(name) > 63 or not QUALIFIED_NAME.fullmatch(name):
         raise InvalidName(field, value, "is not a label key: its name part must be %s" % LABEL_RULE)
     return value
 
 
 def check_label_value(value, field=None):
     value = _text(value, field, "label value")
-    if value and (len(value) > 63 or not QUALIFIED_NAME.match(value)):
+    if value and (len(value) > 63 or not QUALIFIED_NAME.fullmatch(value)):
         raise InvalidName(field, value, "is not a label value (empty, or %s)" % LABEL_RULE)
     return value
 
@@ -196,7 +197,7 @@ def node_name(configured=None):
 
 def check_env_key(value, field=None):
     value = _text(value, field, "environment variable name")
-    if not ENV_KEY.match(value):
+    if not ENV_KEY.fullmatch(value):
         raise InvalidName(field, value, "is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
     return value
 

@@ -42,12 +42,19 @@ class _Doc:
     def __init__(self, filename, index, node):
         self.filename, self.index = filename, index
         self.lines = {}
+        self.kind = None
+        if isinstance(node, yaml.MappingNode):  # the kind names the document in errors found while walking it
+            self.kind = next((v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "kind"
+                              and isinstance(v, yaml.ScalarNode)), None)
         loader = yaml.SafeLoader("")
         self.value = self._walk(node, "", loader)
         self.kind = self.value.get("kind") if isinstance(self.value, dict) else None
 
     def _walk(self, node, path, loader):
         self.lines[path] = node.start_mark.line + 1
+        plain = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}.get(type(node))
+        if plain and node.tag != plain:
+            raise self.error(path, "YAML tag %s refused: a Clusterfile is plain data" % node.tag)
         if isinstance(node, yaml.MappingNode):
             out = {}
             for key_node, value_node in node.value:
