@@ -147,8 +147,9 @@ def test_cluster_names_refused(value):
 
 def test_node_names_are_dns_subdomains_and_follow_k3s():
     assert names.check_node_name("node-1.example.com", "f") == "node-1.example.com"
-    assert refused(names.check_node_name, "-n") == ("f: '-n' is not a DNS-1123 subdomain (lowercase letters, digits and "
-                                                   "'-', in dot-separated labels that start and end with a letter or digit)")
+    expected = ("f: '-n' is not a DNS-1123 subdomain (lowercase letters, digits and "
+                "'-', in dot-separated labels that start and end with a letter or digit)")
+    assert refused(names.check_node_name, "-n") == expected
 
 
 def test_node_name_rule_is_k3s(monkeypatch):
