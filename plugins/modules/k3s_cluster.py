@@ -30,18 +30,20 @@ options:
     required: true
     suboptions:
       name:
-        description: Node name.
+        description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
         type: str
         required: true
       host:
         description: Inventory name of the host, used in messages.
         type: str
       labels:
-        description: Labels the node must carry.
+        description:
+          - Labels the node must carry; keys and values as Kubernetes defines them (checked before
+            the API is asked, so that no key can be read as a C(kubectl) flag).
         type: dict
         default: {}
       taints:
-        description: Taints as C(key[=value]:Effect).
+        description: Taints as C(key[=value]:Effect), in kubectl's grammar (key a label key, value a label value).
         type: list
         elements: str
         default: []

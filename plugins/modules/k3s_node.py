@@ -24,7 +24,7 @@ extends_documentation_fragment:
   - seal.cluster.attributes.platform
 options:
   name:
-    description: Node name.
+    description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
     type: str
     required: true
   address:
