@@ -7,8 +7,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.seal.cluster.plugins.module_utils import _registry_client as rc
 
-CA_DIR = "/etc/containers/certs.d"
-
 
 def registry_client(spec, masters, hostvars, host):
     """Everything one host needs about the cluster's registry (see registry_client.yml)."""
@@ -20,7 +18,7 @@ def registry_client(spec, masters, hostvars, host):
     servers = rc.registry_servers(settings, masters)
     addresses = [str(hostvars[name].get("ansible_host", name)) for name in servers]
     own = str(hostvars[host].get("ansible_host", host)) if host in hostvars else None
-    ca_file = None if settings["insecure"] else "%s/%s/ca.crt" % (CA_DIR, settings["host"])
+    ca_file = None if settings["insecure"] else rc.ca_file(settings["host"])
     return dict(
         settings,
         endpoint=rc.endpoint(settings),

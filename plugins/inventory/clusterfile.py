@@ -25,7 +25,13 @@ description:
     C(seal_labels), C(seal_taints), C(seal_roles), and the cluster's C(seal_cluster_name),
     C(seal_image), C(seal_registry) (with defaults V(sea.hub) and V(5000)), C(seal_host_aliases),
     C(seal_data_root), C(seal_master0), C(seal_runtime_config) (the other documents).
-  - Passwords and key passphrases are marked unsafe (never templated) and never appear in errors.
+  - A Clusterfile is data, as it is for sealer - every value read from it (nested ones too) is
+    marked unsafe and never rendered as a template, so a label such as C({{ lookup(...) }}) stays
+    that text. Use a normal inventory to template variables.
+  - YAML anchors and aliases are refused (nothing expands). Names are checked where they enter -
+    cluster name, IPs, host names, registry domain and user, label keys and values, taints,
+    env keys and values, data root - see C(docs/security.md).
+  - Passwords and key passphrases never appear in errors.
   - The file is validated before anything runs; errors name the file, the document, the field path and the line.
 extends_documentation_fragment:
   - ansible.builtin.constructed
@@ -58,29 +64,9 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-try:  # ansible-core 2.19+: plugin-provided strings are untrusted unless marked
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover - older ansible-core trusts them already
-    def trust_as_template(value):
-        return value
-
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile as cf
 
-# Values that hold passwords or keys: marked unsafe so that they are never templated.
-SECRET_VARS = ("ansible_password", "ansible_ssh_private_key", "ansible_ssh_private_key_passphrase", "seal_registry",
-               "seal_runtime_config")
 CLUSTER_KIND = re.compile(r"^kind:\s*['\"]?Cluster['\"]?\s*$", re.MULTILINE)
-
-
-def _trusted(value):
-    """Plain Clusterfile values behave as in a YAML inventory (secrets stay untrusted)."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -139,9 +125,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         inventory.add_host(name, group=groups[0])
         for group in groups[1:]:
             inventory.add_host(name, group=group)
-        hostvars = dict(hostvars, seal_clusterfile=clusterfile)
+        # A Clusterfile is data: every value (nested ones too) is marked unsafe, never templated.
+        hostvars = wrap_var(dict(hostvars, seal_clusterfile=clusterfile))
         for key, value in hostvars.items():
-            inventory.set_variable(name, key, wrap_var(value) if key in SECRET_VARS else _trusted(value))
+            inventory.set_variable(name, key, value)
         if self._options:
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)

@@ -12,7 +12,14 @@ How: no hand-written registry writer. A temporary distribution registry (Debian'
 ``docker-registry``) is started on a random loopback port with its storage rooted at the new
 ``registry/`` directory, and ``skopeo copy`` copies each image from its source registry into it,
 for the image's architecture (a digest-pinned reference keeps every architecture, so that its
-digest still resolves). Credentials for sources go through a 0600 auth file, never argv."""
+digest still resolves). Credentials for sources go through a 0600 auth file, never argv.
+
+The temporary registry requires a password: any local user can reach a loopback port (and any
+127.x address), so without auth another user could push into the cluster image being built.
+A unix socket would keep others out by file mode, but skopeo's docker transport cannot reach
+one. So the registry gets htpasswd auth with a random password made for this run (bcrypt, as
+the distribution registry requires), in a 0700 temporary directory; skopeo reads the password
+from a 0600 auth file there, never from argv."""
 
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import base64
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -41,7 +49,12 @@ storage:
     rootdirectory: %s
 http:
   addr: 127.0.0.1:%d
+auth:
+  htpasswd:
+    realm: seal-cache
+    path: %s
 """
+TEMP_USER = "seal-cache"
 
 
 class CacheError(ValueError):
@@ -157,31 +170,23 @@ class ImageCache:
         where = where or {}
         os.makedirs(storage, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix="seal-cache-")
-        proc = None
         try:
-            proc, port = self._start(storage, tmp)
-            for number, ref in enumerate(refs, 1):
-                self.progress("caching image %d/%d: %s" % (number, len(refs), ref))
-                if ref.digest:
-                    dest = "docker://127.0.0.1:%d/%s:sha256-%s" % (port, ref.repository, ref.digest.split(":", 1)[1])
-                    mode = ["--all", "--preserve-digests"]
-                else:
-                    dest = "docker://127.0.0.1:%d/%s:%s" % (port, ref.repository, ref.tag)
-                    mode = ["--override-arch", self.arch, "--override-os", "linux"]
-                argv = ([self.skopeo, "copy", "--quiet", "--retry-times", "2"] + mode + self._source_options(ref, tmp)
-                        + ["--dest-tls-verify=false", "--dest-no-creds", self.source(ref), dest])
-                rc, out, err = self.run(argv)
-                if rc != 0:
-                    asked = " (%s)" % where[str(ref)] if str(ref) in where else ""
-                    raise CacheError("caching %s%s failed: skopeo: %s" % (ref, asked, (err or out).strip()))
+            with TemporaryRegistry(self.registry_bin, storage, tmp) as registry:
+                for number, ref in enumerate(refs, 1):
+                    self.progress("caching image %d/%d: %s" % (number, len(refs), ref))
+                    if ref.digest:
+                        dest = "docker://%s/%s:sha256-%s" % (registry.host, ref.repository, ref.digest.split(":", 1)[1])
+                        mode = ["--all", "--preserve-digests"]
+                    else:
+                        dest = "docker://%s/%s:%s" % (registry.host, ref.repository, ref.tag)
+                        mode = ["--override-arch", self.arch, "--override-os", "linux"]
+                    argv = ([self.skopeo, "copy", "--quiet", "--retry-times", "2"] + mode + self._source_options(ref, tmp)
+                            + ["--dest-tls-verify=false", "--dest-authfile", registry.authfile, self.source(ref), dest])
+                    rc, out, err = self.run(argv)
+                    if rc != 0:
+                        asked = " (%s)" % where[str(ref)] if str(ref) in where else ""
+                        raise CacheError("caching %s%s failed: skopeo: %s" % (ref, asked, (err or out).strip()))
         finally:
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
             shutil.rmtree(tmp, ignore_errors=True)
         # uploads are finished: their bookkeeping directories carry nothing the registry needs
         for dirpath, dirnames, _files in os.walk(storage):
@@ -189,21 +194,56 @@ class ImageCache:
                 shutil.rmtree(os.path.join(dirpath, "_uploads"))
                 dirnames.remove("_uploads")
 
-    def _start(self, storage, tmp):
+
+def _write_private(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+class TemporaryRegistry:
+    """A distribution registry on a random loopback port, serving storage, for this process only:
+    htpasswd auth with a random password; ``authfile`` (0600, in tmp) holds it for skopeo.
+    tmp must be a private (0700) directory that the caller removes."""
+
+    def __init__(self, registry_bin, storage, tmp):
+        self.registry_bin, self.storage, self.tmp = registry_bin, storage, tmp
+        self.username, self.password = TEMP_USER, secrets.token_urlsafe(32)
+        self.proc, self.port = None, None
+        self.authfile = os.path.join(tmp, "dest-auth.json")
+
+    @property
+    def host(self):
+        return "127.0.0.1:%d" % self.port
+
+    def __enter__(self):
+        try:
+            import bcrypt  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            raise CacheError("caching images needs the Python package bcrypt on the controller "
+                             "(the temporary registry's password is a bcrypt htpasswd entry)") from None
+        htpasswd = os.path.join(self.tmp, "htpasswd")
+        digest = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        _write_private(htpasswd, "%s:%s\n" % (self.username, digest))
         last = ""
-        for _attempt in range(3):
+        for attempt in range(3):
             port = _free_port()
-            config = os.path.join(tmp, "registry.yml")
-            with open(config, "w", encoding="utf-8") as f:
-                f.write(REGISTRY_CONFIG % (json.dumps(os.path.abspath(storage)), port))
-            log_path = os.path.join(tmp, "registry.log")
+            config = os.path.join(self.tmp, "registry-%d.yml" % attempt)
+            _write_private(config, REGISTRY_CONFIG % (json.dumps(os.path.abspath(self.storage)), port, json.dumps(htpasswd)))
+            log_path = os.path.join(self.tmp, "registry-%d.log" % attempt)
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen([self.registry_bin, "serve", config], stdout=log, stderr=log)  # pylint: disable=consider-using-with
             deadline = time.monotonic() + 20
             while proc.poll() is None and time.monotonic() < deadline:
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                    return proc, port
+                    self.proc, self.port = proc, port
+                    auth = base64.b64encode(("%s:%s" % (self.username, self.password)).encode()).decode()
+                    if not os.path.exists(self.authfile):
+                        _write_private(self.authfile, "")
+                    with open(self.authfile, "w", encoding="utf-8") as f:
+                        json.dump({"auths": {self.host: {"auth": auth}}}, f)
+                    return self
                 except OSError:
                     time.sleep(0.1)
             if proc.poll() is None:
@@ -212,3 +252,13 @@ class ImageCache:
             with open(log_path, encoding="utf-8", errors="replace") as f:
                 last = f.read()[-500:]
         raise CacheError("the temporary registry (%s) did not start: %s" % (self.registry_bin, last.strip()))
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None

@@ -18,6 +18,10 @@ without a task having run first.
 
 from __future__ import annotations
 
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+
+# where podman/skopeo look for a registry's CA (<CA_DIR>/<host>/ca.crt) and k3s's registries.yaml points
+CA_DIR = "/etc/containers/certs.d"
 DEFAULT_DOMAIN = "sea.hub"
 DEFAULT_PORT = 5000
 # registries whose images the private registry serves (the cluster image caches them with the
@@ -38,9 +42,13 @@ def resolve(spec):
     else:
         kind, item = "local", dict(spec.get("localRegistry") or {})
     where = "spec.registry.%sRegistry" % kind
-    domain = str(item.get("domain") or DEFAULT_DOMAIN).strip()
-    if not domain or "/" in domain or ":" in domain or " " in domain:
-        raise RegistrySpecError("%s.domain: %r is not a host name" % (where, domain))
+    domain = item.get("domain") or DEFAULT_DOMAIN
+    try:
+        names.check_domain(domain, where + ".domain")
+        if item.get("username"):
+            names.check_registry_username(item["username"], where + ".username")
+    except names.InvalidName as exc:
+        raise RegistrySpecError(str(exc)) from None
     try:
         port = int(item.get("port") or DEFAULT_PORT)
     except (TypeError, ValueError):
@@ -51,8 +59,6 @@ def resolve(spec):
     password = item.get("password")
     if username and not password:
         raise RegistrySpecError("%s: username %r is set without a password" % (where, username))
-    if username and ":" in username:
-        raise RegistrySpecError("%s.username: %r must not contain ':'" % (where, username))
     san = ((item.get("cert") or {}).get("subjectAltName") or {})
     insecure = bool(item.get("insecure", False))
     return {
@@ -66,6 +72,11 @@ def resolve(spec):
         "insecure": insecure,
         "sans": [str(n) for n in (san.get("dnsNames") or []) + (san.get("ips") or [])],
     }
+
+
+def ca_file(host):
+    """Where clients find the CA of the registry named host (``<domain>[:<port>]``, validated)."""
+    return "%s/%s/ca.crt" % (CA_DIR, names.check_registry_host(host, "registry host"))
 
 
 def registry_host(domain, port, insecure=False):

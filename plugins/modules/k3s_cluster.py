@@ -30,18 +30,20 @@ options:
     required: true
     suboptions:
       name:
-        description: Node name.
+        description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
         type: str
         required: true
       host:
         description: Inventory name of the host, used in messages.
         type: str
       labels:
-        description: Labels the node must carry.
+        description:
+          - Labels the node must carry; keys and values as Kubernetes defines them (checked before
+            the API is asked, so that no key can be read as a C(kubectl) flag).
         type: dict
         default: {}
       taints:
-        description: Taints as C(key[=value]:Effect).
+        description: Taints as C(key[=value]:Effect), in kubectl's grammar (key a label key, value a label value).
         type: list
         elements: str
         default: []
@@ -96,22 +98,37 @@ nodes:
 
 import json
 import os
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._names import parse_taint
+
 K3S = "/usr/local/bin/k3s"
 LABELS_NOTE = "seal.cluster/labels"
 TAINTS_NOTE = "seal.cluster/taints"
-TAINT_RE = re.compile(r"^([A-Za-z0-9./_-]+)(?:=([A-Za-z0-9._-]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$")
 
 
-def parse_taint(text):
-    m = TAINT_RE.match(text)
-    if not m:
-        raise ValueError("taint %r is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute" % text)
-    return {"key": m.group(1), "value": m.group(2) or "", "effect": m.group(3)}
+def check_nodes(nodes):
+    """Node names, label keys and values and taints as Kubernetes defines them, so that none can
+    be read as a kubectl flag (a key starting with '-') or reach kubectl malformed."""
+    for i, want in enumerate(nodes):
+        where = "nodes[%d]" % i
+        names.check_node_name(want["name"], where + ".name")
+        for key, value in want["labels"].items():
+            names.check_label_key(key, "%s.labels" % where)
+            names.check_label_value(str(value), "%s.labels.%s" % (where, key))
+        for j, taint in enumerate(want["taints"]):
+            parse_taint(taint, "%s.taints[%d]" % (where, j))
+
+
+def _valid(check, value):
+    try:
+        check(value)
+    except names.InvalidName:
+        return False
+    return True
 
 
 def taint_id(t):
@@ -177,7 +194,8 @@ class ClusterReconciler:
         meta = node["metadata"]
         labels = meta.get("labels", {})
         notes = meta.get("annotations", {})
-        managed = [k for k in notes.get(LABELS_NOTE, "").split(",") if k]
+        # the annotations come from the API (not trusted): only well-formed keys are acted on
+        managed = [k for k in notes.get(LABELS_NOTE, "").split(",") if _valid(names.check_label_key, k)]
         args = []
         for key, value in sorted(want["labels"].items()):
             if labels.get(key) != str(value):
@@ -190,7 +208,7 @@ class ClusterReconciler:
         have = {taint_id(t): t for t in taints}
         wanted = [parse_taint(t) for t in want["taints"]]
         taint_args = [taint_text(t) for t in wanted if have.get(taint_id(t), {}).get("value", "") != t["value"] or taint_id(t) not in have]
-        managed_t = [k for k in notes.get(TAINTS_NOTE, "").split(",") if k]
+        managed_t = [k for k in notes.get(TAINTS_NOTE, "").split(",") if _valid(parse_taint, k)]
         taint_args += [tid + "-" for tid in managed_t if tid in have and tid not in {taint_id(t) for t in wanted}]
         wanted_tnote = ",".join(sorted(taint_id(t) for t in wanted))
         note_args = []
@@ -216,12 +234,10 @@ class ClusterReconciler:
                     self.module.fail_json(msg="kubectl %s node %s failed: %s" % (cmd, name, (err or out).strip()))
 
     def run(self):
-        for want in self.p["nodes"]:
-            for t in want["taints"]:
-                try:
-                    parse_taint(t)
-                except ValueError as exc:
-                    self.module.fail_json(msg="node %s: %s" % (want["name"], exc))
+        try:
+            check_nodes(self.p["nodes"])
+        except names.InvalidName as exc:
+            self.module.fail_json(msg=str(exc))
         nodes = self.wait()
         for want in self.p["nodes"]:
             self.reconcile(nodes[want["name"]], want)

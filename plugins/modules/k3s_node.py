@@ -24,7 +24,7 @@ extends_documentation_fragment:
   - seal.cluster.attributes.platform
 options:
   name:
-    description: Node name.
+    description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
     type: str
     required: true
   address:
@@ -115,10 +115,11 @@ etcd_members:
   elements: str
 """
 
-import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
     Etcd, KubeError, get_node, kubectl, member_matches, summary)
@@ -238,7 +239,7 @@ class NodeManager:
 
     def run(self):
         state = self.p["state"]
-        if self.p["name"] == socket.gethostname().split(".")[0].lower() and state == "absent":
+        if self.p["name"] == names.node_name() and state == "absent":
             self.fail("a node cannot be deleted through its own API server; run this on another server")
         node = self.node()
         before = self.describe(node)
@@ -285,6 +286,12 @@ def main():
         ),
         supports_check_mode=True,
     )
+    try:
+        names.check_node_name(module.params["name"], "name")
+        if module.params["address"]:
+            module.params["address"] = names.check_ip(module.params["address"], "address")
+    except names.InvalidName as exc:
+        module.fail_json(msg=str(exc))
     NodeManager(module).run()
 
 

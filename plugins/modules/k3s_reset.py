@@ -27,8 +27,22 @@ options:
     description: k3s data directory.
     type: path
     default: /var/lib/rancher/k3s
+  cluster:
+    description:
+      - The seal.cluster cluster whose files go too - C(<data_root>/<cluster>) and
+        C(/etc/seal/<cluster>). A DNS-1123 label; checked before anything is removed.
+    type: str
+  data_root:
+    description: Root of seal.cluster's data on the host (sealer's C(dataRoot)); absolute and normalised.
+    type: path
+    default: /var/lib/seal
+  registry_host:
+    description:
+      - The cluster registry's name as clients spell it (C(<domain>) or C(<domain>:<port>)); its CA
+        directory C(/etc/containers/certs.d/<registry_host>) goes too. Checked before anything is removed.
+    type: str
   extra_paths:
-    description: More paths to remove (for example the cluster's seal data directory).
+    description: More paths to remove; each must be absolute and normalised (no C(.), C(..) or C(//)).
     type: list
     elements: path
     default: []
@@ -46,7 +60,8 @@ attributes:
 EXAMPLES = r"""
 - name: Reset the host
   seal.cluster.k3s_reset:
-    extra_paths: [/var/lib/seal/my-cluster]
+    cluster: my-cluster
+    registry_host: sea.hub:5000
 """
 
 RETURN = r"""
@@ -66,19 +81,39 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._registry_client import CA_DIR
+
 UNIT_DIR = "/etc/systemd/system"
 BIN_DIR = "/usr/local/bin"
 INTERFACES = ("cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0", "flannel-wg", "flannel-wg-v6")
 MOUNT_ROOTS = ("/run/k3s", "/var/lib/kubelet/pods", "/var/lib/kubelet/plugins", "/run/netns/cni-")
 IPTABLES_MATCH = re.compile(r"KUBE-|CNI-|flannel", re.IGNORECASE)
 PATHS = ("/etc/rancher", "/run/k3s", "/run/flannel", "/var/lib/kubelet", "/var/lib/cni")
+SEAL_CONFIG_DIR = "/etc/seal"
+
+
+def cluster_paths(params):
+    """The paths of one cluster that reset removes, from validated names only: a cluster of '..'
+    or a registry domain of '..' must never name /var/lib, /etc or /etc/containers."""
+    paths = []
+    if params.get("cluster") is not None:
+        cluster = names.check_cluster_name(params["cluster"], "cluster")
+        data_root = names.check_absolute_path(params["data_root"], "data_root")
+        paths += [os.path.join(data_root, cluster), os.path.join(SEAL_CONFIG_DIR, cluster)]
+    if params.get("registry_host"):
+        paths.append(os.path.join(CA_DIR, names.check_registry_host(params["registry_host"], "registry_host")))
+    for i, path in enumerate(params.get("extra_paths") or []):
+        paths.append(names.check_absolute_path(path, "extra_paths[%d]" % i))
+    return paths
 
 
 class Resetter:
-    def __init__(self, module):
+    def __init__(self, module, seal_paths):
         self.module = module
         self.check = module.check_mode
         self.removed = []
+        self.seal_paths = seal_paths
 
     def cmd(self, *argv, data=None):
         exe = self.module.get_bin_path(argv[0])
@@ -165,7 +200,7 @@ class Resetter:
         paths += [os.path.join(BIN_DIR, n) for n in ("kubectl", "crictl", "ctr") if os.path.islink(os.path.join(BIN_DIR, n))]
         paths += [os.path.join(BIN_DIR, "k3s"), os.path.join(BIN_DIR, "k3s-killall.sh"), os.path.join(BIN_DIR, "k3s-uninstall.sh"),
                   os.path.join(BIN_DIR, "k3s-agent-uninstall.sh")]
-        paths += list(PATHS) + [self.module.params["data_dir"]] + list(self.module.params["extra_paths"])
+        paths += list(PATHS) + [self.module.params["data_dir"]] + list(self.seal_paths)
         for path in paths:
             if not os.path.lexists(path):
                 continue
@@ -196,11 +231,19 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+            cluster=dict(type="str"),
+            data_root=dict(type="path", default="/var/lib/seal"),
+            registry_host=dict(type="str"),
             extra_paths=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
-    Resetter(module).run()
+    try:
+        seal_paths = cluster_paths(module.params)
+        names.check_absolute_path(module.params["data_dir"], "data_dir")
+    except names.InvalidName as exc:
+        module.fail_json(msg=str(exc))
+    Resetter(module, seal_paths).run()
 
 
 if __name__ == "__main__":

@@ -194,13 +194,13 @@ import glob
 import hashlib
 import os
 import shutil
-import socket
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, read_text
 from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
 
@@ -398,8 +398,7 @@ class K3sRuntime:
         return active, enabled
 
     def node_name(self):
-        name = self.p["config"].get("node-name")
-        return str(name) if name else socket.gethostname().split(".")[0].lower()
+        return names.node_name(self.p["config"].get("node-name"))
 
     def kubectl(self, *args):
         return self.module.run_command([layout.K3S_BIN, "kubectl", "--kubeconfig", layout.KUBECONFIG] + list(args))

@@ -25,7 +25,8 @@ extends_documentation_fragment:
 options:
   cluster:
     description:
-      - Name of the cluster that owns the C(/etc/hosts) block and the persisted settings.
+      - Name of the cluster that owns the C(/etc/hosts) block and the persisted settings; a
+        DNS-1123 label.
     type: str
     required: true
   state:
@@ -91,11 +92,11 @@ options:
     default: []
     suboptions:
       ip:
-        description: Address.
+        description: Address (IPv4 or IPv6; written in canonical form).
         type: str
         required: true
       hostnames:
-        description: Names for the address.
+        description: Names for the address (RFC 1123 host names).
         type: list
         elements: str
         required: true
@@ -184,6 +185,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._files import (
     read_text,
     write_in_place,
 )
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._marked_block import (
     hosts_lines,
     replace_block,
@@ -192,6 +194,20 @@ from ansible_collections.seal.cluster.plugins.module_utils._marked_block import 
 # Built-in modules without parameters have no /sys/module entry; the sysctl tree they
 # provide shows that they are there.
 MODULE_PROOF = {"br_netfilter": "/proc/sys/net/bridge"}
+
+
+def checked_hosts(cluster, entries):
+    """The hosts block's entries from validated values only (canonical IPs, RFC 1123 names), so
+    that no value can add a line or forge the block's end marker."""
+    names.check_cluster_name(cluster, "cluster")
+    out = []
+    for i, entry in enumerate(entries):
+        ip = names.check_ip(entry["ip"], "hosts[%d].ip" % i)
+        if not entry["hostnames"]:
+            raise names.InvalidName("hosts[%d].hostnames" % i, entry["hostnames"], "must name at least one host")
+        hostnames = [names.check_hostname(h, "hosts[%d].hostnames[%d]" % (i, j)) for j, h in enumerate(entry["hostnames"])]
+        out.append({"ip": ip, "hostnames": hostnames})
+    return out
 
 
 class NodePrepare:
@@ -373,6 +389,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    try:
+        module.params["hosts"] = checked_hosts(module.params["cluster"], module.params["hosts"])
+    except names.InvalidName as exc:
+        module.fail_json(msg=str(exc))
     NodePrepare(module).run()
 
 

@@ -33,7 +33,7 @@ extends_documentation_fragment:
   - seal.cluster.attributes.platform
 options:
   cluster:
-    description: Name of the cluster; names the service, the data and config directories.
+    description: Name of the cluster (a DNS-1123 label); names the service, the data and config directories.
     type: str
     required: true
   state:
@@ -187,6 +187,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._files import FileState
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, images_wanted
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
@@ -456,7 +457,23 @@ def main():
         required_if=[("state", "present", ["rootfs"])],
         supports_check_mode=True,
     )
+    try:
+        check_args(module.params)
+    except names.InvalidName as exc:
+        module.fail_json(msg=str(exc))
     Registry(module).run()
+
+
+def check_args(p):
+    """The cluster's name goes into the unit's name and into paths that state=absent removes."""
+    names.check_cluster_name(p["cluster"], "cluster")
+    names.check_domain(p["domain"], "domain")
+    names.check_absolute_path(p["data_root"], "data_root")
+    for option in ("data_dir", "config_dir"):
+        if p[option]:
+            names.check_absolute_path(p[option], option)
+    if p["username"]:
+        names.check_registry_username(p["username"], "username")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ options:
     elements: str
     default: []
   username:
-    description: User of the htpasswd file; without it no htpasswd is kept.
+    description: User of the htpasswd file (no C(:) or control character); without it no htpasswd is kept.
     type: str
   password:
     description: Password of O(username); required with it.
@@ -139,7 +139,24 @@ htpasswd_path:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils import _registry_certs as rc
+
+
+def check_args(p):
+    """The user name becomes an htpasswd line; the domain and SANs go into the certificate."""
+    names.check_cluster_name(p["cluster"], "cluster")
+    names.check_domain(p["domain"], "domain")
+    for i, san in enumerate(p["sans"]):
+        san = san.strip()
+        if not san:
+            continue
+        try:
+            names.check_ip(san)
+        except names.InvalidName:
+            names.check_hostname(san[2:] if san.startswith("*.") else san, "sans[%d]" % i)
+    if p["username"] is not None:
+        names.check_registry_username(p["username"], "username")
 
 
 def main():
@@ -156,12 +173,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        check_args(p)
+    except names.InvalidName as exc:
+        module.fail_json(msg=str(exc))
     if not rc.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=rc.CRYPTOGRAPHY_IMPORT_ERROR)
     if p["username"] and not rc.HAS_BCRYPT:
         module.fail_json(msg=missing_required_lib("bcrypt"), exception=rc.BCRYPT_IMPORT_ERROR)
-    if p["username"] and ":" in p["username"]:
-        module.fail_json(msg="username %r must not contain ':' (htpasswd separator)" % p["username"])
     try:
         material = rc.RegistryMaterial(p["path"], p["cluster"], p["domain"], p["sans"], p["username"], p["password"])
     except rc.MaterialError as exc:

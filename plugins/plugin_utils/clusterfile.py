@@ -8,17 +8,15 @@ Controller-only (needs PyYAML); shared by the inventory plugin and command lines
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 import yaml
 
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+
 API_VERSION = "sealer.io/v2"
 DEFAULT_REGISTRY = {"domain": "sea.hub", "port": 5000}
 DEFAULT_DATA_ROOT = "/var/lib/seal"
-TAINT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?(=[A-Za-z0-9._-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")
-LABEL_KEY = re.compile(r"^([A-Za-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 
 SSH_KEYS = {"user": str, "passwd": str, "pk": str, "pkPasswd": str, "port": (str, int)}
 SPEC_KEYS = {"image": str, "env": list, "cmd": list, "cmdArgs": list, "appNames": list, "hosts": list, "ssh": dict,
@@ -44,12 +42,19 @@ class _Doc:
     def __init__(self, filename, index, node):
         self.filename, self.index = filename, index
         self.lines = {}
+        self.kind = None
+        if isinstance(node, yaml.MappingNode):  # the kind names the document in errors found while walking it
+            self.kind = next((v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "kind"
+                              and isinstance(v, yaml.ScalarNode)), None)
         loader = yaml.SafeLoader("")
         self.value = self._walk(node, "", loader)
         self.kind = self.value.get("kind") if isinstance(self.value, dict) else None
 
     def _walk(self, node, path, loader):
         self.lines[path] = node.start_mark.line + 1
+        plain = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}.get(type(node))
+        if plain and node.tag != plain:
+            raise self.error(path, "YAML tag %s refused: a Clusterfile is plain data" % node.tag)
         if isinstance(node, yaml.MappingNode):
             out = {}
             for key_node, value_node in node.value:
@@ -98,6 +103,8 @@ def _env(doc, items, path):
         if not isinstance(item, str) or "=" not in item or not item.split("=", 1)[0]:
             raise doc.error("%s[%d]" % (path, i), "env entries are KEY=VALUE strings, got %r" % (item,))
         key, value = item.split("=", 1)
+        _check(doc, "%s[%d]" % (path, i), names.check_env_key, key)
+        _check(doc, "%s[%d]" % (path, i), names.check_env_value, value)
         if key in env:  # sealer: a repeated key collects its values in a list
             env[key] = (env[key] if isinstance(env[key], list) else [env[key]]) + [value]
         else:
@@ -113,15 +120,39 @@ def _ssh(doc, value, path):
     return out
 
 
+class _DataLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+    """Composes plain data only: an anchor or an alias stops the parse before anything expands
+    (no billion laughs, no recursive alias)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(event.start_mark, "YAML alias *%s" % event.anchor)
+        if getattr(event, "anchor", None) is not None:
+            raise _Refused(event.start_mark, "YAML anchor &%s" % event.anchor)
+        return super().compose_node(parent, index)
+
+
+class _Refused(Exception):
+    def __init__(self, mark, what):
+        super().__init__(what)
+        self.mark, self.what = mark, what
+
+
 def load(text, filename="Clusterfile"):
     """Parse a multi-document Clusterfile; return the list of _Doc, validated."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_DataLoader))
+        docs = [_Doc(filename, i, node) for i, node in enumerate(nodes) if node is not None]
+    except _Refused as exc:
+        raise ClusterfileError("%s: line %d: %s refused: a Clusterfile is plain data, anchors and aliases are not allowed"
+                               % (filename, exc.mark.line + 1, exc.what)) from None
+    except RecursionError:
+        raise ClusterfileError("%s: nested too deeply to be a Clusterfile" % filename) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = " (line %d)" % (mark.line + 1) if mark else ""
         raise ClusterfileError("%s: not valid YAML%s: %s" % (filename, line, getattr(exc, "problem", exc))) from None
-    docs = [_Doc(filename, i, node) for i, node in enumerate(nodes) if node is not None]
     clusters = [d for d in docs if d.kind == "Cluster"]
     if not clusters:
         raise ClusterfileError("%s: no document of kind Cluster" % filename)
@@ -133,20 +164,28 @@ def load(text, filename="Clusterfile"):
     return docs
 
 
+def _check(doc, path, check, value):
+    """Run a _names validator; its error becomes one naming the document, field and line."""
+    try:
+        return check(value)
+    except names.InvalidName as exc:
+        raise doc.error(path, exc.reason) from None
+
+
 def validate(doc):
     value = doc.value
     if value["apiVersion"] != API_VERSION:
         raise doc.error("apiVersion", "unsupported apiVersion %r (expected %s)" % (value["apiVersion"], API_VERSION))
     _check_keys(doc, value, "", {"apiVersion": str, "kind": str, "metadata": dict, "spec": dict})
-    name = (value.get("metadata") or {}).get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        raise doc.error("metadata.name", "cluster name %r must be lowercase letters, digits, '.' or '-'" % (name,))
+    _check(doc, "metadata.name", names.check_cluster_name, (value.get("metadata") or {}).get("name"))
     spec = value.get("spec")
     if not isinstance(spec, dict):
         raise doc.error("spec", "spec is required")
     _check_keys(doc, spec, "spec", SPEC_KEYS)
     _ssh(doc, spec.get("ssh"), "spec.ssh")
     _env(doc, spec.get("env"), "spec.env")
+    if spec.get("dataRoot") is not None:
+        _check(doc, "spec.dataRoot", names.check_absolute_path, spec["dataRoot"])
     hosts = spec.get("hosts") or []
     if not hosts:
         raise doc.error("spec.hosts", "the cluster has no hosts")
@@ -164,38 +203,68 @@ def validate(doc):
                 raise doc.error("%s.roles[%d]" % (path, j), "roles are non-empty strings")
         for j, ip in enumerate(host["ips"]):
             ip_path = "%s.ips[%d]" % (path, j)
-            try:
-                ipaddress.ip_address(str(ip))
-            except ValueError:
-                raise doc.error(ip_path, "%r is not an IP address" % (ip,)) from None
-            if str(ip) in seen:
-                raise doc.error(ip_path, "duplicate IP %s (already at %s)" % (ip, seen[str(ip)]))
-            seen[str(ip)] = ip_path
+            canonical = _check(doc, ip_path, names.check_ip, ip if isinstance(ip, str) else str(ip))
+            if canonical in seen:
+                raise doc.error(ip_path, "duplicate IP %s (already at %s)" % (ip, seen[canonical]))
+            seen[canonical] = ip_path
         if "master" in host["roles"]:
             masters += len(host["ips"])
         _ssh(doc, host.get("ssh"), path + ".ssh")
         _env(doc, host.get("env"), path + ".env")
         for key, label in (host.get("labels") or {}).items():
-            if not LABEL_KEY.match(str(key)) or not isinstance(label, (str, int, float, bool)):
-                raise doc.error("%s.labels.%s" % (path, key), "invalid label %s=%r" % (key, label))
+            label_path = "%s.labels.%s" % (path, key)
+            _check(doc, label_path, names.check_label_key, key)
+            if not isinstance(label, (str, int, float, bool)):
+                raise doc.error(label_path, "a label value is a string, not %s" % type(label).__name__)
+            _check(doc, label_path, names.check_label_value, _label_text(label))
         for j, taint in enumerate(host.get("taints") or []):
-            if not isinstance(taint, str) or not TAINT.match(taint):
-                raise doc.error("%s.taints[%d]" % (path, j), "invalid taint %r (key[=value]:NoSchedule|PreferNoSchedule|NoExecute)" % (taint,))
+            _check(doc, "%s.taints[%d]" % (path, j), names.parse_taint, taint)
     if not masters:
         raise doc.error("spec.hosts", "no host has the role master")
     registry = spec.get("registry") or {}
     _check_keys(doc, registry, "spec.registry", {"localRegistry": dict, "externalRegistry": dict})
     for kind in ("localRegistry", "externalRegistry"):
-        if registry.get(kind) is not None:
-            _check_keys(doc, registry[kind], "spec.registry." + kind, REGISTRY_KEYS)
-            if "port" in registry[kind]:
-                _port(doc, registry[kind]["port"], "spec.registry.%s.port" % kind)
+        item = registry.get(kind)
+        if item is None:
+            continue
+        where = "spec.registry." + kind
+        _check_keys(doc, item, where, REGISTRY_KEYS)
+        if "port" in item:
+            _port(doc, item["port"], where + ".port")
+        if item.get("domain") is not None:
+            _check(doc, where + ".domain", names.check_domain, item["domain"])
+        if item.get("username") is not None:
+            _check(doc, where + ".username", names.check_registry_username, item["username"])
+        _check_keys(doc, item.get("cert") or {}, where + ".cert", {"subjectAltName": dict})
+        san = (item.get("cert") or {}).get("subjectAltName") or {}
+        _check_keys(doc, san, where + ".cert.subjectAltName", {"dnsNames": list, "ips": list})
+        for j, name in enumerate(san.get("dnsNames") or []):
+            _check(doc, "%s.cert.subjectAltName.dnsNames[%d]" % (where, j), _san_name, name)
+        for j, ip in enumerate(san.get("ips") or []):
+            _check(doc, "%s.cert.subjectAltName.ips[%d]" % (where, j), names.check_ip, ip)
     for i, alias in enumerate(spec.get("hostAliases") or []):
-        _check_keys(doc, alias, "spec.hostAliases[%d]" % i, {"ip": str, "hostnames": list})
-        try:
-            ipaddress.ip_address(str(alias.get("ip")))
-        except ValueError:
-            raise doc.error("spec.hostAliases[%d].ip" % i, "%r is not an IP address" % (alias.get("ip"),)) from None
+        path = "spec.hostAliases[%d]" % i
+        _check_keys(doc, alias, path, {"ip": str, "hostnames": list})
+        _check(doc, path + ".ip", names.check_ip, alias.get("ip"))
+        if not alias.get("hostnames"):
+            raise doc.error(path + ".hostnames", "each host alias needs hostnames")
+        for j, hostname in enumerate(alias["hostnames"]):
+            _check(doc, "%s.hostnames[%d]" % (path, j), names.check_hostname, hostname)
+
+
+def _label_text(value):
+    """YAML gives true/1/1.5 for unquoted label values; the label holds their text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _san_name(name):
+    """A certificate DNS SAN: a host name, or a wildcard '*.' followed by one."""
+    if isinstance(name, str) and name.startswith("*."):
+        names.check_hostname(name[2:])
+        return name
+    return names.check_hostname(name)
 
 
 def sanitize_group(name):
@@ -214,7 +283,7 @@ def hosts_of(doc, runtime_docs=()):
             registry[kind]["port"] = int(registry[kind]["port"])
     if not registry:
         registry = {"localRegistry": dict(DEFAULT_REGISTRY)}
-    masters = [str(ip) for h in spec["hosts"] if "master" in h["roles"] for ip in h["ips"]]
+    masters = [names.check_ip(str(ip)) for h in spec["hosts"] if "master" in h["roles"] for ip in h["ips"]]
     common = {
         "seal_cluster_name": cluster,
         "seal_image": spec.get("image"),
@@ -228,17 +297,17 @@ def hosts_of(doc, runtime_docs=()):
     for host in spec["hosts"]:
         ssh = dict(_ssh(doc, spec.get("ssh"), "spec.ssh"), **_ssh(doc, host.get("ssh"), "ssh"))
         env = dict(cluster_env, **_env(doc, host.get("env"), "env"))
-        for ip in host["ips"]:
+        for ip in (names.check_ip(str(ip)) for ip in host["ips"]):
             hostvars = dict(common)
             hostvars.update({
-                "ansible_host": str(ip),
+                "ansible_host": ip,
                 "ansible_port": int(ssh.get("port") or 22),
                 "ansible_user": ssh.get("user") or "root",
                 "seal_roles": list(host["roles"]),
                 "seal_env": env,
-                "seal_labels": {str(k): str(v) for k, v in (host.get("labels") or {}).items()},
+                "seal_labels": {str(k): _label_text(v) for k, v in (host.get("labels") or {}).items()},
                 "seal_taints": list(host.get("taints") or []),
-                "seal_master0_host": str(ip) == masters[0],
+                "seal_master0_host": ip == masters[0],
             })
             if ssh.get("passwd"):
                 hostvars["ansible_password"] = ssh["passwd"]
@@ -251,9 +320,9 @@ def hosts_of(doc, runtime_docs=()):
                 else:
                     hostvars["ansible_ssh_private_key_file"] = ssh["pk"]
             groups = [sanitize_group(r) for r in host["roles"]] + ["cluster_" + sanitize_group(cluster)]
-            if str(ip) == masters[0]:
+            if ip == masters[0]:
                 groups.append("master0")
-            out.append((str(ip), hostvars, groups))
+            out.append((ip, hostvars, groups))
     return out
 
 

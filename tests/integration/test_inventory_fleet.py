@@ -13,13 +13,26 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
+# the fleet's name (podman is shared: each user of the machine runs it under their own prefix)
+NAME = os.environ.get("SEAL_INVENTORY_FLEET", "itinv")
 
 
 @pytest.fixture(scope="module")
 def state():
-    st = fleet.up("itinv", masters=1, nodes=2, host_extra={"node": {"labels": {"zone": "a"}}})
+    st = fleet.up(NAME, masters=1, nodes=2, host_extra={"node": {"labels": {"zone": "a"}}})
     yield st
-    fleet.down("itinv")
+    fleet.down(NAME)
+
+
+def plain(value):
+    """ansible-inventory --list shows a value that is data, never a template, as {"__ansible_unsafe": value}."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 def run(*argv):
@@ -44,17 +57,27 @@ def test_inventory_groups_and_vars(state):
     assert inv["master"]["hosts"] == masters and sorted(inv["node"]["hosts"]) == sorted(workers)
     assert inv["master0"]["hosts"] == masters[:1]
     assert "master" in inv["server"]["children"] and "node" in inv["agent"]["children"]
-    assert sorted(inv["cluster_itinv"]["hosts"]) == sorted(masters + workers)
-    hv = inv["_meta"]["hostvars"][workers[0]]
+    assert sorted(inv["cluster_" + NAME]["hosts"]) == sorted(masters + workers)
+    raw = inv["_meta"]["hostvars"][workers[0]]
+    assert raw["seal_labels"] == {"zone": {"__ansible_unsafe": "a"}}  # a Clusterfile is data: every value is unsafe
+    hv = plain(raw)
     assert hv["ansible_host"] == workers[0] and hv["ansible_port"] == 22 and hv["seal_labels"] == {"zone": "a"}
 
 
-def test_bad_clusterfile_fails_before_any_host_is_touched(state, tmp_path):
+@pytest.mark.parametrize("change, error", [
+    ("roles: [node]\n      taints: [\"oops\"]",
+     "spec.hosts[1].taints[0] (line %d): 'oops' is not a taint (key[=value]:NoSchedule|PreferNoSchedule|NoExecute)"),
+    ("roles: [node]\n      taints: [\"-k=v:NoSchedule\"]",
+     "spec.hosts[1].taints[0] (line %d): '-k=v:NoSchedule' is not a taint: '-k' is not a label key"),
+])
+def test_bad_clusterfile_fails_before_any_host_is_touched(state, tmp_path, change, error):
     bad = tmp_path / "Clusterfile"
     with open(os.path.join(state["dir"], "Clusterfile"), encoding="utf-8") as f:
-        bad.write_text(f.read().replace("roles: [node]", "roles: [node]\n      taints: [\"oops\"]"))
+        text = f.read().replace("roles: [node]", change)
+    bad.write_text(text)
+    line = text.splitlines().index(change.splitlines()[1]) + 1
     out = run(os.path.join(BIN, "ansible-playbook"), "-i", str(bad), "playbooks/run.yml")
     assert out.returncode != 0
-    assert "spec.hosts[1].taints[0]" in out.stdout + out.stderr and "invalid taint 'oops'" in out.stdout + out.stderr
+    assert error % line in out.stdout + out.stderr
     assert not subprocess.run(fleet.ssh_argv(state["nodes"][1]["ip"], state["key"]) + ["test", "-e", "/var/lib/seal"],
                               check=False).returncode == 0

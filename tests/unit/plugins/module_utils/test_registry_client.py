@@ -36,7 +36,8 @@ def test_external_wins_and_has_no_ha():
 @pytest.mark.parametrize("spec, message", [
     ({"localRegistry": {"port": "x"}}, r"spec.registry.localRegistry.port: 'x' is not a port number"),
     ({"localRegistry": {"port": 70000}}, r"spec.registry.localRegistry.port: 70000 is not a port number"),
-    ({"localRegistry": {"domain": "sea.hub:5000"}}, r"spec.registry.localRegistry.domain: 'sea.hub:5000' is not a host name"),
+    ({"localRegistry": {"domain": "sea.hub:5000"}}, r"spec.registry.localRegistry.domain: 'sea.hub:5000' is not an RFC 1123 host name"),
+    ({"localRegistry": {"domain": ".."}}, r"spec.registry.localRegistry.domain: '\.\.' is not an RFC 1123 host name"),
     ({"externalRegistry": {"domain": "h.example", "username": "u"}}, r"spec.registry.externalRegistry: username 'u' is set without a password"),
     ({"localRegistry": {"username": "a:b", "password": "p"}}, r"must not contain ':'"),
 ])

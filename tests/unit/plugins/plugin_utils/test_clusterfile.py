@@ -70,3 +70,14 @@ def test_writer_round_trips():
     assert hosts[-1][2][0] == "node" and doc.value["spec"]["image"] == "k3s:v1.25.3"
     with pytest.raises(cf.ClusterfileError, match="duplicate IP"):
         cf.write("demo", ["10.0.0.2"], ["10.0.0.2"])
+
+
+def test_names_ipv6_and_aliases_example():
+    (doc,) = load(os.path.join(DATA, "good", "names-ipv6-aliases.clusterfile"))
+    hosts = cf.hosts_of(doc)
+    assert [h[0] for h in hosts] == ["2001:db8::2", "fe80::3%eth0"]
+    _ip, hv, groups = hosts[0]
+    assert groups == ["master", "cluster_v6_cluster", "master0"] and hv["seal_master0"] == "2001:db8::2"
+    assert hv["seal_labels"] == {"topology.kubernetes.io/zone": "eu-1a", "edge": "true", "empty": ""}
+    assert hv["seal_env"] == {"HTTP_PROXY": "http://proxy.local:3128", "_X": ""}
+    assert hv["seal_data_root"] == "/srv/seal"
