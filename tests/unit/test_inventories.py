@@ -121,7 +121,9 @@ def _literal(value):
 
 def test_estate_example_shows_the_roles_literal_defaults():
     with open(os.path.join(INVENTORIES, "estate", "group_vars", "all", "roles.yml"), encoding="utf-8") as f:
-        shown = dict(re.findall(r"^# ([a-z][a-z0-9_]+): (.+)$", f.read(), re.M))
+        # a value may go on over lines that begin with "#   "
+        shown = {name: re.sub(r"\n#   ", " ", value)
+                 for name, value in re.findall(r"^# ([a-z][a-z0-9_]+): (.+(?:\n#   .+)*)$", f.read(), re.M)}
     defaults = {}
     for path in glob.glob(os.path.join(ROOT, "roles", "*", "defaults", "main.yml")):
         with open(path, encoding="utf-8") as f:
