@@ -15,6 +15,7 @@ stays on) and the image store at the demo's, where `make demo` builds the stand-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -89,6 +90,9 @@ def remove(root: str = ROOT) -> list[str]:
         if os.path.isfile(path) and not os.path.islink(path) and _is_ours(path):
             os.unlink(path)
             removed.append(rel)
+    for rel in (os.path.dirname(GROUP_VARS), os.path.dirname(os.path.dirname(GROUP_VARS))):
+        with contextlib.suppress(OSError):  # only when empty: a user's group_vars stay
+            os.rmdir(os.path.join(root, rel))
     return removed
 
 

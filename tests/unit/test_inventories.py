@@ -191,6 +191,7 @@ def test_demo_inventory_is_marked_and_points_ssh_at_the_fleets_host_keys(tmp_pat
     assert demo_inventory.write("demo", str(root), store="/store")  # its own files: rewritten
     assert demo_inventory.remove(str(root)) == [demo_inventory.CLUSTERFILE, demo_inventory.GROUP_VARS]
     assert not (root / demo_inventory.CLUSTERFILE).exists()
+    assert os.listdir(root / "inventories" / "default") == []
 
 
 @pytest.mark.parametrize("rel", [demo_inventory.CLUSTERFILE, demo_inventory.GROUP_VARS])
