@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import demo_inventory  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORIES = os.path.join(ROOT, "inventories")
-EXAMPLES = sorted(glob.glob(os.path.join(INVENTORIES, "*", "Clusterfile"))) + [
+# the examples as tracked; never the user's own inventories/default/Clusterfile
+EXAMPLES = sorted(p for p in glob.glob(os.path.join(INVENTORIES, "*", "Clusterfile")) if "/default/" not in p) + [
     os.path.join(INVENTORIES, "estate", "hosts.yml"),
     os.path.join(INVENTORIES, "default", "Clusterfile.sample"),
 ]
