@@ -4,13 +4,18 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
+# The project's ansible.cfg (host key checking on) for what users run; the test targets use
+# tests/ansible.cfg, the same with host key checking off for the throw-away test fleet.
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+TEST_ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
+unit integration molecule: export ANSIBLE_CONFIG := $(TEST_ANSIBLE_CONFIG)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 SANITY_DIR := $(CURDIR)/.cache/sanity/ansible_collections/seal/cluster
 # ansible-test installs its own pinned linters: keep them out of .venv (made by scripts/setup.sh)
 SANITY_VENV := $(CURDIR)/.cache/sanity-venv
 # Test tooling that is not part of the collection (build_ignore'd) and not in ansible-test's layout
-NOT_SHIPPED := tests/fleet tests/standin tests/integration tests/benchmarks molecule scripts .ci
+NOT_SHIPPED := tests/fleet tests/standin tests/integration tests/benchmarks tests/ansible.cfg molecule scripts .ci \
+  requirements-dev.txt
 PYTHON_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 SCENARIOS := $(sort $(notdir $(wildcard molecule/*)))
 # The registry password the scenarios' fleet.yml set: it must appear in no Molecule output.
@@ -52,16 +57,24 @@ molecule:
 build:
 	ansible-galaxy collection build --force
 
-## The main job on a local fleet: 1 master + 2 nodes from a Clusterfile, k3s from a cluster image.
+## The main job on a local fleet: 1 master + 2 nodes from a Clusterfile, k3s from a cluster image,
+## with the bare command. The demo's inventory goes where ansible.cfg's inventory points
+## (inventories/default/Clusterfile, git-ignored, marked as the demo's; a user's own file there is
+## never overwritten), with group_vars pointing ssh at the fleet's known host keys and the image
+## store at the demo's.
 DEMO_STORE := $(CURDIR)/.cache/images
 demo: setup
+	$(BIN)/python tests/fleet/demo_inventory.py check
 	$(BIN)/python tests/fleet/fleet.py up --name demo --masters 1 --nodes 2
-	SEAL_IMAGE_STORE=$(DEMO_STORE) $(BIN)/python tests/standin/build_image.py --version v1.25.3+k3s1
-	SEAL_IMAGE_STORE=$(DEMO_STORE) ansible-playbook -i .cache/fleet/demo/Clusterfile playbooks/run.yml -e image=k3s:v1.25.3
-	@echo "kubeconfig: ~/.seal/demo/kubeconfig; remove the fleet with: make demo-down"
+	$(BIN)/python tests/fleet/demo_inventory.py write --name demo --store $(DEMO_STORE)
+	$(BIN)/python tests/standin/build_image.py --version v1.25.3+k3s1 --store $(DEMO_STORE)
+	ansible-playbook playbooks/run.yml -e image=k3s:v1.25.3
+	@echo "kubeconfig: ~/.seal/demo/kubeconfig; run it again: ansible-playbook playbooks/run.yml -e image=k3s:v1.25.3"
+	@echo "remove the fleet and its inventory with: make demo-down"
 
 demo-down:
 	$(BIN)/python tests/fleet/fleet.py down --name demo
+	$(BIN)/python tests/fleet/demo_inventory.py remove
 
 fleet-up:
 	$(BIN)/python tests/fleet/fleet.py up --name dev --masters 1 --nodes 2

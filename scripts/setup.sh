@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bring a fresh Debian/Ubuntu machine to where `make test` and the playbooks run:
-# system packages (podman, debootstrap, registry, etcd, ...), the pinned Python venv in .venv,
+# system packages (podman, debootstrap, registry, etcd, ...; the controller's own needs are in
+# bindep.txt), the pinned Python venv in .venv (requirements-dev.txt, which includes the
+# collection's requirements.txt),
 # and the collection linked where Ansible and Python find it as ansible_collections.seal.cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,10 +30,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+# requirements.txt: the collection's runtime pins; requirements-dev.txt: the tooling (-r the former)
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements.txt
+  .venv/bin/pip install -q -r requirements-dev.txt
   if grep -q "^\[project\]" pyproject.toml 2>/dev/null; then
     .venv/bin/pip install -q --no-deps -e .
   fi
@@ -41,7 +44,7 @@ fi
 # ansible-test sanity installs its own pinned linters; they live in a venv of their own.
 if [ ! -x .cache/sanity-venv/bin/ansible-test ]; then
   "$PY" -m venv .cache/sanity-venv
-  core=$(grep -i '^ansible-core==' requirements.txt)
+  core=$(grep -i '^ansible-core==' requirements-dev.txt)
   .cache/sanity-venv/bin/pip install -q "$core"
 fi
 

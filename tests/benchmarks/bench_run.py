@@ -32,7 +32,7 @@ def run_playbook(inventory: str, extra_env: dict, label: str) -> dict:
     out = tempfile.NamedTemporaryFile(prefix="seal-timing-", suffix=".json", delete=False).name
     env = dict(os.environ, **extra_env, SEAL_TIMING_OUT=out,
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
-               ANSIBLE_CALLBACKS_ENABLED="seal_timing", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+               ANSIBLE_CALLBACKS_ENABLED="seal_timing", ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
     started = time.monotonic()
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, "playbooks/run.yml"],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)

@@ -290,9 +290,24 @@ def _write_outputs(state: dict) -> None:
         "Clusterfile.passwd": clusterfile(state, passwd=True),
         "hosts.yml": _inventory(state, masters, workers),
         "state.json": json.dumps(state, indent=2) + "\n",
+        "known_hosts": known_hosts(state),
     }
     for fname, text in files.items():
         write_private(os.path.join(state["dir"], fname), text)
+
+
+def known_hosts(state: dict) -> str:
+    """known_hosts lines for every node, from its host keys read through podman (not over the
+    network), so that SSH to the fleet can check host keys for real (`make demo`)."""
+    lines = []
+    for node in state["nodes"]:
+        keys = podman("exec", node["name"], "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub")
+        for line in keys.splitlines():
+            fields = line.split()
+            if len(fields) < 2:
+                raise FleetError(f"{node['name']}: unreadable host key line {line!r}")
+            lines.append(f"{node['ip']} {fields[0]} {fields[1]}\n")
+    return "".join(lines)
 
 
 def _inventory(state: dict, masters: list[str], workers: list[str]) -> str:

@@ -92,7 +92,7 @@ def build(env, store):
         os.unlink(out)
     variables = dict(os.environ, CTX=env["ctx"], STORE=store, SRC=env["source"].host, SRC_USER=registry_fixture.USER,
                      SRC_PASS=registry_fixture.PASSWORD, CA=env["source"].ca_file, OUT=out,
-                     ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+                     ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
     proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i", "localhost,", env["play"]],
                           cwd=ROOT, env=variables, capture_output=True, text=True, timeout=600, check=False)
     assert registry_fixture.PASSWORD not in proc.stdout + proc.stderr

@@ -63,7 +63,7 @@ def image(env, state, store, password=registry_fixture.PASSWORD, **extra):
         os.unlink(out)
     variables = dict(os.environ, IMG=env["image"], STATE=state, STORE=store, REG_USER=registry_fixture.USER,
                      REG_PASS=password, CA=env["registry"].ca_file, OUT=out, CTX="", PULL="",
-                     ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+                     ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
     variables.update(extra)
     proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i", "localhost,", env["play"]], cwd=ROOT,
                           env=variables, capture_output=True, text=True, timeout=300, check=False)

@@ -43,7 +43,7 @@ def cluster():
         with open(extra, "w", encoding="utf-8") as f:
             json.dump({"seal_k3s_secret_config": {"datastore-endpoint": endpoint}}, f)
         env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
         build_image.build("v1.25.3+k3s1", env["SEAL_IMAGE_STORE"])
         yield state, env, extra, endpoint, work
     finally:

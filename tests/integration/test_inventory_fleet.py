@@ -37,7 +37,7 @@ def plain(value):
 
 def run(*argv):
     return subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
+                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg")))
 
 
 @pytest.mark.parametrize("clusterfile", ["Clusterfile", "Clusterfile.passwd"])

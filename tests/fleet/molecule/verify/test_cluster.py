@@ -94,7 +94,7 @@ def test_check_diff_on_the_converged_cluster_changes_nothing_and_shows_no_secret
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     env = dict(os.environ, HOME=os.path.join(ephemeral, "home"), SEAL_IMAGE_STORE=os.path.join(ephemeral, "images"),
-               ANSIBLE_CONFIG=os.path.join(project, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+               ANSIBLE_CONFIG=os.path.join(project, "tests", "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     run = subprocess.run(["ansible-playbook", "-i", hv(host)["seal_clusterfile"], os.path.join(project, "playbooks", "run.yml"),
                           "--check", "--diff", "-v"], env=env, cwd=project, capture_output=True, text=True, check=False)
     out = run.stdout + run.stderr
