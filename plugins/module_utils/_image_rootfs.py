@@ -68,21 +68,29 @@ def extract(store, desc):
 
 def _image_files(store, desc, manifest, rootfs):
     """{METADATA: bytes or None, IMAGE_LIST: bytes or None}: from the extracted rootfs when given
-    (regular files whose real path is inside it), else from the verified layers, unextracted."""
+    (regular files whose real path is inside it), else from the verified layers, unextracted;
+    the same refusals either way."""
     where = "image %s" % desc["digest"]
     try:
         if rootfs:
             return {rel: safe.read_regular(rootfs, rel, READ_LIMIT, where) for rel in (METADATA, IMAGE_LIST)}
         layers = [(store.verify_blob(layer["digest"], layer.get("size")), "layer %s" % layer["digest"])
                   for layer in manifest.get("layers", [])]
-        view = safe.layered_view(layers, lambda name: name in (METADATA, IMAGE_LIST), READ_LIMIT)
+        view = safe.layered_view(layers, lambda name: name in (METADATA, IMAGE_LIST, "manifests"), READ_LIMIT)
     except safe.ArchiveError as exc:
         raise StoreError(str(exc)) from exc
     files = {}
     for rel in (METADATA, IMAGE_LIST):
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            entry = view.get("/".join(parts[:i]))
+            if entry is not None and entry.kind == "symlink":
+                raise StoreError("%s: %s is a symlink (%r); refused" % (where, rel, "/".join(parts[:i])))
         entry = view.get(rel)
-        if entry is not None and (entry.kind != "file" or entry.data is None):
-            raise StoreError("%s: %s is not a regular file of at most %d bytes; refused" % (where, rel, READ_LIMIT))
+        if entry is not None and entry.kind != "file":
+            raise StoreError("%s: %s is not a regular file; refused" % (where, rel))
+        if entry is not None and entry.data is None:
+            raise StoreError("%s: %s is larger than %d bytes; refused" % (where, rel, READ_LIMIT))
         files[rel] = entry.data if entry else None
     return files
 

@@ -8,6 +8,7 @@ every blob read is checked against its digest."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -57,7 +58,12 @@ def _sha256_of(f):
 def open_regular(path):
     """Open path for reading only if it is a regular file (not a symlink, device or FIFO, so a
     blob named /dev/zero or a link out of the store can neither hang a read nor escape)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError("%s is a symlink; refused" % path) from exc
+        raise
     f = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         f.close()
