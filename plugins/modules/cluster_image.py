@@ -145,7 +145,7 @@ options:
         C(data) extraction filter on every Python, OCI whiteouts resolved inside the rootfs,
         nothing written through a symlink); C(Metadata) and C(manifests/imageList) are read only
         as regular files inside the rootfs.
-      - Check mode writes nothing: an image not yet extracted is described from its verified
+      - Check mode writes nothing. An image not yet extracted is described from its verified
         layers, and RV(rootfs) names the directory a real run would extract to.
     type: bool
     default: true

@@ -17,7 +17,7 @@ description:
     half-unpacked rootfs under O(dest); the previous rootfs is removed only after the new one
     is complete. The marker file C(.seal-digest) inside O(dest) records the digest.
   - The archive is unpacked by the collection's safe archive helper, with the rules of Python's
-    C(data) extraction filter on every Python version: absolute or C(..) names, symlinks and hard
+    C(data) extraction filter on every Python version. Absolute or C(..) names, symlinks and hard
     links leading out of the rootfs, devices and FIFOs are refused; setuid/setgid/sticky bits and
     group/other write permissions are dropped; nothing is written through a symlink.
   - The action plugin part runs on the controller (it reads O(src)); the module part runs on the host.
