@@ -92,7 +92,7 @@ def import_layout(store, layout, selected, label):
                 store.put_file(tmp)
     for ref, desc in selected:
         store.tag(ref, desc["digest"], desc["size"], desc.get("mediaType") or store_mod.MANIFEST)
-    return [(ref, desc) for ref, desc in selected]
+    return list(selected)
 
 
 def select(store, archive, refs, wanted=None, overwrite=False):

@@ -95,8 +95,8 @@ def test_dot_prefixed_archive_is_accepted(images, tmp_path, run_module):
 
 def oci_archive_with(tmp_path, extra, index=None):
     index = index or {"schemaVersion": 2, "manifests": []}
-    return write_tar(tmp_path / "evil.tar", [("oci-layout", "file", '{"imageLayoutVersion":"1.0.0"}'),
-                                            ("index.json", "file", json.dumps(index))] + extra)
+    members = [("oci-layout", "file", '{"imageLayoutVersion":"1.0.0"}'), ("index.json", "file", json.dumps(index))]
+    return write_tar(tmp_path / "evil.tar", members + extra)
 
 
 @pytest.mark.parametrize("extra, reason", [
