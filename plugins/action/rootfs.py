@@ -7,26 +7,61 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tarfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import StoreError, rootfs_archive, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, Writer
+
+
+def _recorded(archive):
+    try:
+        with open(archive + ".sha256", encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _intact(archive):
+    """Whether the tar made earlier is the one recorded next to it (sha256 and size)."""
+    recorded = _recorded(archive)
+    if not recorded or not os.path.isfile(archive) or os.path.islink(archive):
+        return False
+    try:
+        digest, size = sha256_file(archive)
+    except (OSError, StoreError):
+        return False
+    return recorded == "%s %d" % (digest, size)
+
 
 def archive_of(src, digest):
     """A tar of the rootfs directory src, made once per digest next to it (atomically, under
-    a lock, since every host's task asks for it at once)."""
+    a lock, since every host's task asks for it at once). An existing tar is reused only when
+    it still hashes to what was recorded when it was made; otherwise it is made again."""
     if os.path.isfile(src):
         return src
-    archive = "%s.%s.tar" % (src.rstrip("/"), digest.replace(":", "-"))
+    try:
+        archive = rootfs_archive(src, digest)
+    except StoreError as exc:
+        raise AnsibleActionFail("rootfs: %s" % exc) from exc
     with open(archive + ".lock", "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(archive):
+        if not _intact(archive):
             tmp = archive + ".tmp"
-            with tarfile.open(tmp, "w") as tar:
-                for name in sorted(os.listdir(src)):
-                    tar.add(os.path.join(src, name), arcname=name)
+            try:
+                with open(tmp, "wb") as f, Writer(f, reproducible=False) as tar:
+                    tar.add_tree(src)
+            except ArchiveError as exc:
+                os.unlink(tmp)
+                raise AnsibleActionFail("rootfs: cannot archive %s: %s" % (src, exc)) from exc
+            digest_of_tar, size = sha256_file(tmp)
+            if os.path.lexists(archive + ".sha256"):
+                os.unlink(archive + ".sha256")
             os.replace(tmp, archive)
+            with open(archive + ".sha256.tmp", "w", encoding="utf-8") as f:
+                f.write("%s %d\n" % (digest_of_tar, size))
+            os.replace(archive + ".sha256.tmp", archive + ".sha256")
     return archive
 
 
@@ -41,10 +76,11 @@ class ActionModule(ActionBase):
             result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
             return result
         src = args.get("src")
-        if not src or not os.path.exists(src):
-            raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
         if not args.get("digest"):
             raise AnsibleActionFail("rootfs: digest is required")
+        # in check mode the rootfs may not be extracted yet (check mode does not write the cache)
+        if not src or (not os.path.exists(src) and not self._task.check_mode):
+            raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
         query = self._execute_module(module_name=module, module_args=dict(args, src=None, state="query"), task_vars=task_vars)
         query["changed"] = False
         if query.get("failed") or query.get("previous_digest") == args.get("digest"):

@@ -12,11 +12,11 @@ import json
 import os
 import shutil
 import stat
-import tarfile
 
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.seal.cluster.plugins.module_utils import _image_store as store_mod
+from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import (
     REPOSITORIES, CacheError, ImageCache, cached_path, images_wanted)
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
@@ -54,7 +54,11 @@ class LayerWriter:
     def add_file(self, arcname, src):
         self.add_dirs(os.path.dirname(arcname))
         if os.path.islink(src):
-            self.entries[arcname] = ("link", os.readlink(src))
+            target = os.readlink(src)
+            lexical = os.path.normpath(os.path.join(os.path.dirname(arcname), target))
+            if target.startswith("/") or lexical == ".." or lexical.startswith("../"):
+                raise BuildError("%s is a symlink to %r, which leaves the image root: the image could not be extracted" % (src, target))
+            self.entries[arcname] = ("link", target)
         elif os.path.isdir(src):
             self.entries[arcname] = ("dir", None)
             for name in os.listdir(src):
@@ -65,23 +69,15 @@ class LayerWriter:
             raise BuildError("%s is neither a file, a directory nor a symlink" % src)
 
     def write(self, fileobj):
-        with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with safe.Writer(fileobj) as tar:
             for name in sorted(self.entries):
                 kind, data = self.entries[name]
-                info = tarfile.TarInfo(name)
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
                 if kind == "dir":
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
+                    tar.add_dir(name, 0o755)
                 elif kind == "link":
-                    info.type, info.linkname, info.mode = tarfile.SYMTYPE, data, 0o777
-                    tar.addfile(info)
+                    tar.add_symlink(name, data)
                 else:
-                    mode = os.stat(data).st_mode
-                    info.mode = 0o755 if mode & stat.S_IXUSR else 0o644
-                    info.size = os.path.getsize(data)
-                    with open(data, "rb") as f:
-                        tar.addfile(info, f)
+                    tar.add_file(name, data, 0o755 if os.stat(data).st_mode & stat.S_IXUSR else 0o644, 0)
 
 
 def _store_layer(store, writer):
@@ -116,12 +112,16 @@ class Builder:
         self.progress = progress or (lambda message: None)
 
     def source(self, name, where):
-        path = os.path.normpath(os.path.join(self.context, name))
-        if path != self.context and not path.startswith(self.context + os.sep):
-            raise BuildError("%s: %s is outside the build context %s" % (where, name, self.context))
+        """The path of a COPY/ADD source, checked by real path: symlinks on the way (the source
+        itself included) must not lead out of the build context."""
+        context = os.path.realpath(self.context)
+        path = os.path.join(context, name)
+        real = os.path.realpath(path)
+        if real != context and not real.startswith(context + os.sep):
+            raise BuildError("%s: %s is outside the build context %s (its real path is %s)" % (where, name, self.context, real))
         if not os.path.lexists(path):
             raise BuildError("%s: %s not found in the build context %s" % (where, name, self.context))
-        return path
+        return os.path.normpath(path)
 
     def copy_layer(self, ins, where):
         writer = LayerWriter()
@@ -252,39 +252,19 @@ class Builder:
         return {"mediaType": store_mod.MANIFEST, "digest": mdigest, "size": msize}, before["digest"] if before else None
 
 
-def layer_member_text(store, desc, member):
-    """Text of one file of the image (last layer wins), or None; blobs are verified."""
-    manifest = store.manifest(desc)
-    found = None
-    for layer in manifest.get("layers", []):
-        path = store.verify_blob(layer["digest"], layer.get("size"))
-        with tarfile.open(path, "r:*") as tar:
-            try:
-                f = tar.extractfile(member)
-            except KeyError:
-                continue
-            if f is not None:
-                found = f.read().decode("utf-8", errors="replace")
-    return found
-
-
 def scan_layers(store, layers):
     """What the merged rootfs of layers holds that image caching needs: {path: text} of the files
-    under manifests/, and the set of registry/ repository link files. Blobs are verified."""
-    files, cached = {}, set()
-    for layer in layers:
-        path = store.verify_blob(layer["digest"], layer.get("size"))
-        with tarfile.open(path, "r|*") as tar:
-            for member in tar:
-                name = os.path.normpath(member.name).lstrip("/")
-                base = os.path.basename(name)
-                if base.startswith(".wh."):
-                    gone = os.path.dirname(name) if base == ".wh..wh..opq" else os.path.join(os.path.dirname(name), base[4:])
-                    inside = gone + "/"
-                    files = {k: v for k, v in files.items() if k != gone and not k.startswith(inside)}
-                    cached = {k for k in cached if k != gone and not k.startswith(inside)}
-                elif name.startswith("manifests/") and member.isfile() and member.size <= (8 << 20):
-                    files[name] = tar.extractfile(member).read().decode("utf-8", errors="replace")
-                elif name.startswith(REPOSITORIES) and name.endswith("/link"):
-                    cached.add(name)
+    under manifests/, and the set of registry/ repository link files. Blobs are verified; layers
+    are read (not extracted) with the safe archive helper's rules."""
+    def wanted(name):
+        return name.startswith("manifests/") or (name.startswith(REPOSITORIES) and name.endswith("/link"))
+
+    paths = [(store.verify_blob(layer["digest"], layer.get("size")), "layer %s" % layer["digest"]) for layer in layers]
+    try:
+        view = safe.layered_view(paths, wanted, 8 << 20)
+    except safe.ArchiveError as exc:
+        raise BuildError(str(exc)) from exc
+    files = {name: entry.data.decode("utf-8", errors="replace") for name, entry in view.items()
+             if name.startswith("manifests/") and entry.kind == "file" and entry.data is not None}
+    cached = {name for name in view if name.startswith(REPOSITORIES)}
     return files, cached

@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.seal.cluster.plugins.module_utils import _digest
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
 
 REPOSITORIES = "registry/docker/registry/v2/repositories/"
@@ -94,7 +95,7 @@ def cached_path(ref):
     """The file of registry/ that exists when ref is already cached there."""
     base = REPOSITORIES + ref.repository + "/_manifests/"
     if ref.digest:
-        return base + "revisions/sha256/" + ref.digest.split(":", 1)[1] + "/link"
+        return base + "revisions/sha256/" + _digest.hex_of(ref.digest) + "/link"
     return base + "tags/" + ref.tag + "/current/link"
 
 
@@ -175,7 +176,7 @@ class ImageCache:
                 for number, ref in enumerate(refs, 1):
                     self.progress("caching image %d/%d: %s" % (number, len(refs), ref))
                     if ref.digest:
-                        dest = "docker://%s/%s:sha256-%s" % (registry.host, ref.repository, ref.digest.split(":", 1)[1])
+                        dest = "docker://%s/%s:sha256-%s" % (registry.host, ref.repository, _digest.hex_of(ref.digest))
                         mode = ["--all", "--preserve-digests"]
                     else:
                         dest = "docker://%s/%s:%s" % (registry.host, ref.repository, ref.tag)

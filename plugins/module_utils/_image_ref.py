@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.seal.cluster.plugins.module_utils import _digest
+
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(r"^%s(?:/%s)*$" % (_COMPONENT, _COMPONENT))
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
 class ReferenceError_(ValueError):
@@ -34,8 +35,10 @@ class Reference:
         rest, digest = text, None
         if "@" in rest:
             rest, digest = rest.split("@", 1)
-            if not _DIGEST.match(digest):
-                raise ReferenceError_("invalid image reference %r: digest must be sha256:<64 hex>" % text)
+            try:
+                _digest.check(digest, "image reference %r" % text)
+            except _digest.DigestError as exc:
+                raise ReferenceError_("invalid %s" % exc) from exc
         tag = None
         last = rest.rsplit("/", 1)[-1]
         if ":" in last:

@@ -144,10 +144,7 @@ class Client(_Base):
                                "getting manifest %s" % reference)
         body = response.content
         media = (response.headers.get("Content-Type") or "").split(";")[0].strip()
-        try:
-            media = json.loads(body).get("mediaType") or media
-        except ValueError as exc:
-            raise RegistryError("manifest %s on %s is not JSON" % (reference, self.host)) from exc
+        media = _json_object(body, "manifest %s" % reference, self.host).get("mediaType") or media
         return body, media
 
     def put_manifest_bytes(self, reference, body, media):
@@ -158,7 +155,7 @@ class Client(_Base):
     # -- blobs ---------------------------------------------------------------------------
     def fetch_blob(self, store, desc):
         """Stream a blob into the store, hashing as it comes; refuse it by digest if it does not match."""
-        digest, size = desc["digest"], desc.get("size")
+        digest, size = store_mod.checked_digest(desc["digest"], "blob from %s" % self.host), desc.get("size")
         tmp = store.tempfile()
         try:
             h, got = hashlib.sha256(), 0
@@ -222,10 +219,25 @@ def connect(registry, repository, username=None, password=None, ca_file=None, in
     return client
 
 
+def _json_object(body, what, host):
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise RegistryError("%s from %s is not JSON" % (what, host)) from exc
+    if not isinstance(doc, dict):
+        raise RegistryError("%s from %s is not a JSON object" % (what, host))
+    return doc
+
+
 def _manifest_of_index(client, body, digest, arch, ref):
-    index = json.loads(body)
-    for entry in index.get("manifests", []):
+    index = _json_object(body, "index %s" % digest, client.host)
+    if not isinstance(index.get("manifests", []), list):
+        raise RegistryError("index %s from %s has no list of manifests" % (digest, client.host))
+    for n, entry in enumerate(index.get("manifests", [])):
+        store_mod.checked_descriptor(entry, "index %s from %s, manifests[%d]" % (digest, client.host, n))
         platform = entry.get("platform") or {}
+        if not isinstance(platform, dict):
+            continue
         if platform.get("architecture") == arch and platform.get("os", "linux") == "linux":
             return entry["digest"]
     have = sorted("%s/%s" % ((e.get("platform") or {}).get("os"), (e.get("platform") or {}).get("architecture"))
@@ -251,14 +263,20 @@ def pull(store, ref, arch="amd64", **creds):
         _checked(body, digest, ref)
     if media not in (store_mod.MANIFEST, DOCKER_MANIFEST):
         raise RegistryError("%s is a %s, not an image manifest" % (ref, media or "document of unknown type"))
-    manifest = json.loads(body)
+    manifest = _json_object(body, "manifest %s of %s" % (digest, ref), client.host)
+    if "config" not in manifest or not isinstance(manifest.get("layers", []), list):
+        raise RegistryError("manifest %s of %s from %s is not an image manifest" % (digest, ref, client.host))
+    where = "manifest %s of %s from %s" % (digest, ref, client.host)
+    store_mod.checked_descriptor(manifest["config"], where + ", config")
+    for n, layer in enumerate(manifest.get("layers", [])):
+        store_mod.checked_descriptor(layer, "%s, layers[%d]" % (where, n))
     for desc in [manifest["config"]] + list(manifest.get("layers", [])):
         if store.has_blob(desc["digest"]):
             try:
                 store.verify_blob(desc["digest"], desc.get("size"))
                 continue
             except StoreError:
-                os.unlink(store.blob_path(desc["digest"]))  # a damaged local copy: fetch it again
+                os.unlink(store.blob_path(desc["digest"]))  # a damaged local copy (or not a file): fetch it again
         client.fetch_blob(store, desc)
     mdigest, msize = store.put_bytes(body)
     store.tag(ref, mdigest, msize, media)

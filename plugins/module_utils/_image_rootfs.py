@@ -11,60 +11,31 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tarfile
 
+from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import StoreError
 
 RUNTIME_LABEL = "cluster.alpha.sealer.io/cluster-runtime-type"
 VERSION_LABEL = "cluster.alpha.sealer.io/cluster-runtime-version"
-
-
-def _safe_members(tar, layer_digest):
-    for member in tar.getmembers():
-        name = os.path.normpath(member.name)
-        if name.startswith("..") or os.path.isabs(member.name):
-            raise StoreError("layer %s has an unsafe path %r" % (layer_digest, member.name))
-        if member.islnk() and os.path.normpath(member.linkname).startswith(".."):
-            raise StoreError("layer %s has an unsafe hard link %r" % (layer_digest, member.name))
-        yield member
-
-
-def _apply_layer(path, digest, target):
-    with tarfile.open(path, "r:*") as tar:
-        members = []
-        for member in _safe_members(tar, digest):
-            base = os.path.basename(member.name)
-            if base.startswith(".wh."):  # OCI whiteout: delete from lower layers
-                victim = os.path.join(target, os.path.dirname(member.name), base[len(".wh."):])
-                if base == ".wh..wh..opq":
-                    victim = os.path.join(target, os.path.dirname(member.name))
-                    for child in os.listdir(victim) if os.path.isdir(victim) else []:
-                        _remove(os.path.join(victim, child))
-                else:
-                    _remove(victim)
-                continue
-            members.append(member)
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(target, members=members, filter="tar")
-        else:
-            tar.extractall(target, members=members)  # nosec: members checked above
-
-
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
+METADATA = "Metadata"
+IMAGE_LIST = "manifests/imageList"
+READ_LIMIT = 8 << 20
 
 
 def rootfs_path(store, desc):
-    return os.path.join(store.root, "rootfs", desc["digest"].split(":", 1)[1])
+    return store.rootfs_path(desc["digest"])
+
+
+def cached_rootfs(store, desc):
+    """The extracted rootfs of the image if it is already there (nothing is written), else None."""
+    target = rootfs_path(store, desc)
+    return target if os.path.isdir(target) and not os.path.islink(target) else None
 
 
 def extract(store, desc):
     """Return the rootfs directory of the image, extracting it first if needed."""
     target = rootfs_path(store, desc)
-    if os.path.isdir(target):
+    if cached_rootfs(store, desc):
         return target, False
     manifest = store.manifest(desc)
     store.verify_blob(manifest["config"]["digest"], manifest["config"].get("size"))
@@ -74,8 +45,10 @@ def extract(store, desc):
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     try:
+        extractor = safe.Extractor(partial)
         for path, digest in paths:
-            _apply_layer(path, digest, partial)
+            extractor.apply(path, "layer %s" % digest, whiteouts=True)
+        extractor.finish()
         os.chmod(partial, 0o755)
         try:
             os.rename(partial, target)
@@ -84,31 +57,68 @@ def extract(store, desc):
                 raise
             shutil.rmtree(partial, ignore_errors=True)  # another run finished the same digest first
             return target, False
+    except safe.ArchiveError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise StoreError("image %s: %s" % (desc["digest"], exc)) from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target, True
 
 
+def _image_files(store, desc, manifest, rootfs):
+    """{METADATA: bytes or None, IMAGE_LIST: bytes or None}: from the extracted rootfs when given
+    (regular files whose real path is inside it), else from the verified layers, unextracted;
+    the same refusals either way."""
+    where = "image %s" % desc["digest"]
+    try:
+        if rootfs:
+            return {rel: safe.read_regular(rootfs, rel, READ_LIMIT, where) for rel in (METADATA, IMAGE_LIST)}
+        layers = [(store.verify_blob(layer["digest"], layer.get("size")), "layer %s" % layer["digest"])
+                  for layer in manifest.get("layers", [])]
+        view = safe.layered_view(layers, lambda name: name in (METADATA, IMAGE_LIST, "manifests"), READ_LIMIT)
+    except safe.ArchiveError as exc:
+        raise StoreError(str(exc)) from exc
+    files = {}
+    for rel in (METADATA, IMAGE_LIST):
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            entry = view.get("/".join(parts[:i]))
+            if entry is not None and entry.kind == "symlink":
+                raise StoreError("%s: %s is a symlink (%r); refused" % (where, rel, "/".join(parts[:i])))
+        entry = view.get(rel)
+        if entry is not None and entry.kind != "file":
+            raise StoreError("%s: %s is not a regular file; refused" % (where, rel))
+        if entry is not None and entry.data is None:
+            raise StoreError("%s: %s is larger than %d bytes; refused" % (where, rel, READ_LIMIT))
+        files[rel] = entry.data if entry else None
+    return files
+
+
 def describe(store, desc, rootfs=None):
-    """What the image is: digest, size, labels, runtime, version, arch, Kubefile, cached images."""
+    """What the image is: digest, size, labels, runtime, version, arch, Kubefile, cached images.
+    Metadata and manifests/imageList are read from rootfs when given, else from the layers."""
     manifest = store.manifest(desc)
     config = store.read_json(manifest["config"]["digest"], manifest["config"].get("size"))
+    if not isinstance(config, dict):
+        raise StoreError("image %s: its config is not a JSON object" % desc["digest"])
     labels = dict((config.get("config") or {}).get("Labels") or {})
     runtime, version = labels.get(RUNTIME_LABEL), labels.get(VERSION_LABEL)
+    files = _image_files(store, desc, manifest, rootfs)
     metadata = None
-    if rootfs and os.path.exists(os.path.join(rootfs, "Metadata")):
-        with open(os.path.join(rootfs, "Metadata"), encoding="utf-8") as f:
-            try:
-                metadata = json.load(f)
-            except ValueError as exc:
-                raise StoreError("image %s: Metadata is not JSON: %s" % (desc["digest"], exc)) from exc
+    if files[METADATA] is not None:
+        try:
+            metadata = json.loads(files[METADATA].decode("utf-8"))
+        except ValueError as exc:
+            raise StoreError("image %s: Metadata is not JSON: %s" % (desc["digest"], exc)) from exc
+        if not isinstance(metadata, dict):
+            raise StoreError("image %s: Metadata is not a JSON object" % desc["digest"])
     if not runtime and metadata:
         runtime, version = metadata.get("ClusterRuntime"), version or metadata.get("version")
     image_list = []
-    if rootfs and os.path.exists(os.path.join(rootfs, "manifests", "imageList")):
-        with open(os.path.join(rootfs, "manifests", "imageList"), encoding="utf-8") as f:
-            image_list = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+    if files[IMAGE_LIST] is not None:
+        text = files[IMAGE_LIST].decode("utf-8", errors="replace")
+        image_list = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     size = desc.get("size", 0) + manifest["config"].get("size", 0) + sum(layer.get("size", 0) for layer in manifest.get("layers", []))
     return {
         "digest": desc["digest"], "size": size, "labels": labels, "runtime": runtime,

@@ -8,13 +8,16 @@ every blob read is checked against its digest."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 
+from ansible_collections.seal.cluster.plugins.module_utils import _digest
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
 
 ENV_STORE = "SEAL_IMAGE_STORE"
@@ -39,13 +42,57 @@ def canonical_json(obj):
 
 
 def sha256_file(path):
+    with open_regular(path) as f:
+        return _sha256_of(f)
+
+
+def _sha256_of(f):
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+        size += len(chunk)
     return "sha256:" + h.hexdigest(), size
+
+
+def open_regular(path):
+    """Open path for reading only if it is a regular file (not a symlink, device or FIFO, so a
+    blob named /dev/zero or a link out of the store can neither hang a read nor escape)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError("%s is a symlink; refused" % path) from exc
+        raise
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise StoreError("%s is not a regular file; refused" % path)
+    return f
+
+
+def checked_digest(digest, where):
+    """The digest, checked by the one validator (_digest), as a StoreError naming where."""
+    try:
+        return _digest.check(digest, where)
+    except _digest.DigestError as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def checked_descriptor(desc, where):
+    try:
+        return _digest.descriptor(desc, where)
+    except _digest.DigestError as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def rootfs_archive(rootfs, digest):
+    """The tar of an extracted rootfs made for shipping to hosts: <rootfs>.sha256-<hex>.tar."""
+    return "%s.sha256-%s.tar" % (rootfs.rstrip("/"), _hex(digest, "rootfs digest"))
+
+
+def _hex(digest, where):
+    return checked_digest(digest, where)[len("sha256:"):]
 
 
 class Store:
@@ -87,14 +134,16 @@ class Store:
             return {"schemaVersion": 2, "manifests": []}
 
     # -- blobs ---------------------------------------------------------------------------
-    def blob_path(self, digest):
-        algo, _sep, hexdigest = digest.partition(":")
-        if algo != "sha256" or len(hexdigest) != 64:
-            raise StoreError("unsupported digest %r" % digest)
-        return os.path.join(self.root, "blobs", "sha256", hexdigest)
+    def blob_path(self, digest, where="blob"):
+        """The only place a digest becomes a path: it is checked first (sha256:<64 hex>)."""
+        return os.path.join(self.root, "blobs", "sha256", _hex(digest, where))
+
+    def rootfs_path(self, digest):
+        """Directory of the extracted rootfs of the image whose manifest has this digest."""
+        return os.path.join(self.root, "rootfs", _hex(digest, "image"))
 
     def has_blob(self, digest):
-        return os.path.exists(self.blob_path(digest))
+        return os.path.lexists(self.blob_path(digest))
 
     def put_bytes(self, data):
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -121,17 +170,24 @@ class Store:
 
     def verify_blob(self, digest, size=None):
         path = self.blob_path(digest)
-        if not os.path.exists(path):
+        if not os.path.lexists(path):
             raise StoreError("blob %s is missing from the store %s" % (digest, self.root))
-        actual, actual_size = sha256_file(path)
+        try:
+            with open_regular(path) as f:
+                actual, actual_size = _sha256_of(f)
+        except StoreError as exc:
+            raise StoreError("blob %s: %s" % (digest, exc)) from exc
         if actual != digest or (size is not None and actual_size != size):
             raise StoreError("blob %s is corrupt: its content hashes to %s (%d bytes%s)"
                              % (digest, actual, actual_size, "" if size is None else ", expected %d" % size))
         return path
 
     def read_json(self, digest, size=None):
-        with open(self.verify_blob(digest, size), "rb") as f:
-            return json.loads(f.read())
+        with open_regular(self.verify_blob(digest, size)) as f:
+            try:
+                return json.loads(f.read())
+            except ValueError as exc:
+                raise StoreError("blob %s is not JSON: %s" % (digest, exc)) from exc
 
     # -- references ----------------------------------------------------------------------
     def resolve(self, ref):
@@ -164,9 +220,15 @@ class Store:
         return [(d["annotations"][REF_ANNOTATION], d) for d in self.index().get("manifests", []) if d.get("annotations", {}).get(REF_ANNOTATION)]
 
     def manifest(self, desc):
+        """The image manifest of desc, with every descriptor it holds checked."""
+        checked_descriptor(desc, "image manifest descriptor")
         manifest = self.read_json(desc["digest"], desc.get("size"))
-        if manifest.get("mediaType", MANIFEST) not in (MANIFEST, DOCKER_MANIFEST) or "config" not in manifest:
+        if (not isinstance(manifest, dict) or manifest.get("mediaType", MANIFEST) not in (MANIFEST, DOCKER_MANIFEST)
+                or "config" not in manifest or not isinstance(manifest.get("layers", []), list)):
             raise StoreError("%s is not an OCI image manifest" % desc["digest"])
+        checked_descriptor(manifest["config"], "config of manifest %s" % desc["digest"])
+        for n, layer in enumerate(manifest.get("layers", [])):
+            checked_descriptor(layer, "layer %d of manifest %s" % (n, desc["digest"]))
         return manifest
 
     def gc(self):

@@ -47,7 +47,13 @@ options:
       - V(absent) removes the reference, then the blobs and extracted rootfs directories that no
         other image uses.
       - V(archived) writes it to the OCI archive O(archive) (unchanged when the archive already
-        holds that digest under that name); V(loaded) loads O(archive) into the store.
+        holds that digest under that name).
+      - V(loaded) loads the image O(name) from the OCI archive O(archive) into the store and
+        tags only O(name), which the archive must declare (annotation
+        C(org.opencontainers.image.ref.name)); other images of the archive are neither tagged
+        nor copied. O(name) is replaced when the store had it as another digest (reported as a
+        change, with a diff). Member names with a C(./) prefix (C(tar -C layout -cf image.tar .))
+        are accepted.
     type: str
     choices: [present, built, pushed, absent, archived, loaded]
     default: present
@@ -163,8 +169,12 @@ options:
   extract:
     description:
       - Extract the image to its rootfs directory (C(<store>/rootfs/<digest hex>)) and return RV(rootfs).
-      - This also happens in check mode for an image already in the store, because the rootfs
-        cache is derived from the store and the install needs it to plan.
+      - Extraction goes through the collection's safe archive helper (the rules of Python's
+        C(data) extraction filter on every Python, OCI whiteouts resolved inside the rootfs,
+        nothing written through a symlink); C(Metadata) and C(manifests/imageList) are read only
+        as regular files inside the rootfs.
+      - Check mode writes nothing. An image not yet extracted is described from its verified
+        layers, and RV(rootfs) names the directory a real run would extract to.
     type: bool
     default: true
 attributes:
@@ -285,7 +295,7 @@ arch:
   type: str
   sample: amd64
 rootfs:
-  description: Extracted rootfs directory on the controller.
+  description: Extracted rootfs directory on the controller (in check mode, where it is or would be extracted).
   returned: when the image exists and O(extract=true)
   type: str
   sample: /root/.cache/seal/images/rootfs/4f2c0a8d1e9b4c7a5f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a
@@ -309,7 +319,8 @@ from ansible_collections.seal.cluster.plugins.module_utils import _image_transfe
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import BuildError, Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, ImageCache
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
-from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe, extract, runtime_error
+from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import (
+    cached_rootfs, describe, extract, rootfs_path, runtime_error)
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_release as recipe
 
@@ -349,8 +360,11 @@ class ClusterImage:
         if desc is not None:
             rootfs = None
             if self.p["extract"] and self.store.resolve(self.ref) is not None:
-                # also in check mode: the rootfs cache is derived from the store, not state
-                rootfs, _new = extract(self.store, desc)
+                if self.check:  # check mode writes nothing: a cached rootfs is read, else the layers
+                    rootfs = cached_rootfs(self.store, desc)
+                    self.result["rootfs"] = rootfs_path(self.store, desc)
+                else:
+                    rootfs, _new = extract(self.store, desc)
             info = describe(self.store, desc, rootfs)
             if self.p["extract"] and rootfs and not info["runtime"]:
                 self.module.fail_json(msg=runtime_error(self.ref, desc), **self.result)
@@ -468,7 +482,7 @@ class ClusterImage:
         if self.check:
             self.exit(current, before)
         with self.store.lock():
-            transfer.load(self.store, self.p["archive"])
+            transfer.load(self.store, self.p["archive"], wanted=self.ref)
         self.exit(self.store.resolve(self.ref), before)
 
 

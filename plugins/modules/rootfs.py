@@ -16,6 +16,10 @@ description:
   - The rootfs is unpacked next to O(dest) and renamed into place, so a host never holds a
     half-unpacked rootfs under O(dest); the previous rootfs is removed only after the new one
     is complete. The marker file C(.seal-digest) inside O(dest) records the digest.
+  - The archive is unpacked by the collection's safe archive helper, with the rules of Python's
+    C(data) extraction filter on every Python version. Absolute or C(..) names, symlinks and hard
+    links leading out of the rootfs, devices and FIFOs are refused; setuid/setgid/sticky bits and
+    group/other write permissions are dropped; nothing is written through a symlink.
   - The action plugin part runs on the controller (it reads O(src)); the module part runs on the host.
 author:
   - seal.cluster developers (@seal-cluster)
@@ -83,9 +87,12 @@ transferred:
 
 import os
 import shutil
-import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils._digest import DigestError
+from ansible_collections.seal.cluster.plugins.module_utils._digest import check as check_digest
+from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, extract
 
 MARKER = ".seal-digest"
 
@@ -115,6 +122,11 @@ class RootfsInstaller:
                 if not self.module.check_mode:
                     shutil.rmtree(dest)
             self.module.exit_json(**result)
+        if self.p["state"] == "present":
+            try:
+                check_digest(self.p["digest"], "rootfs: digest")
+            except DigestError as exc:
+                self.module.fail_json(msg=str(exc))
         if self.p["state"] == "query" or before == self.p["digest"]:
             self.module.exit_json(**result)
         archive = self.p["src"]
@@ -146,18 +158,12 @@ class RootfsInstaller:
         self.module.exit_json(**result)
 
     def unpack(self, archive, staging):
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                name = os.path.normpath(member.name)
-                if name.startswith("..") or os.path.isabs(name):
-                    raise ValueError("unsafe path %r in the rootfs archive" % member.name)
-                if (member.issym() or member.islnk()) and (os.path.isabs(member.linkname) or os.path.normpath(
-                        os.path.join(os.path.dirname(name), member.linkname)).startswith("..")):
-                    raise ValueError("link %r points outside the rootfs" % member.name)
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(staging, filter="tar")
-            else:
-                tar.extractall(staging)  # nosec: members checked above
+        """Through the collection's one safe extraction helper (links, hard links and names
+        confined to staging, no devices, no setuid bits)."""
+        try:
+            extract(archive, staging, label="rootfs archive %s" % archive)
+        except ArchiveError as exc:
+            raise ValueError(str(exc)) from exc
 
 
 def main():
