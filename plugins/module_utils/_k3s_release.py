@@ -19,18 +19,19 @@ the build caches nothing from the internet. Runs on the controller."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 
+from ansible_collections.seal.cluster.plugins.module_utils import _digest
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import IMAGE_LIST, CacheError, ImageCache
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import sha256_file as store_sha256
+from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, read_member
 
 BINARIES = {"amd64": "k3s", "arm64": "k3s-arm64", "arm": "k3s-armhf", "s390x": "k3s-s390x", "riscv64": "k3s-riscv64"}
 AIRGAP_SUFFIXES = (".tar.zst", ".tar.gz", ".tar")  # the first one present is used
@@ -93,11 +94,8 @@ def parse_checksums(path):
 
 
 def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """Hex sha256 of a regular file, as sha256sum prints it."""
+    return _digest.hex_of(store_sha256(path)[0])
 
 
 def elf_machine(path):
@@ -247,15 +245,12 @@ def archive_images(tar_path, shown=None):
     ctr images export both write it), sorted and without duplicates."""
     shown = shown or tar_path
     try:
-        with tarfile.open(tar_path, "r:") as tar:
-            member = tar.getmember("manifest.json")
-            if not member.isfile() or member.size > (4 << 20):
-                raise ReleaseError("%s: manifest.json is not a small regular file" % shown)
-            manifest = json.loads(tar.extractfile(member).read().decode("utf-8"))
-    except KeyError as exc:
-        raise ReleaseError("%s has no manifest.json: not a docker/OCI image archive" % shown) from exc
-    except (tarfile.TarError, OSError, ValueError) as exc:
+        data = read_member(tar_path, "manifest.json", 4 << 20, shown)
+        manifest = None if data is None else json.loads(data.decode("utf-8"))
+    except (ArchiveError, OSError, ValueError) as exc:
         raise ReleaseError("%s: cannot read its manifest.json: %s" % (shown, exc)) from exc
+    if data is None:
+        raise ReleaseError("%s has no manifest.json: not a docker/OCI image archive" % shown)
     if not isinstance(manifest, list):
         raise ReleaseError("%s: manifest.json is not a list of images" % shown)
     refs = {}
