@@ -3,7 +3,8 @@ password, kubelet client certificate from the supervisor, Node registration with
 and annotations, lease heartbeats, failover between known servers.
 
 Sources: K3S-REFERENCE.md §1 (CA hash check, messages, node password), §3 (labels,
-annotations, load balancer file, readiness), k3s pkg/agent/config/config.go (2 s retry loop)."""
+annotations, load balancer file, readiness), k3s pkg/agent/config/config.go (2 s retry loop);
+flannel's interface: k3s pkg/agent/flannel/setup.go + flannel.go (below, start_flannel)."""
 from __future__ import annotations
 
 import json
@@ -151,6 +152,12 @@ class NodeAgent:
                 util.error(f"Failed to validate connection to cluster at {url}: {exc}")
                 self.stop.wait(2)
 
+    def server_config(self) -> dict:
+        """The server's /v1-k3s/config (k3s agents take the flannel backend from it)."""
+        _, body, _ = client.request(self.servers[0] + "/v1-k3s/config", ctx=client.context(self.ca),
+                                    headers={"Authorization": self.tok.auth_header()}, timeout=10)
+        return json.loads(body)
+
     def _learn_servers(self, url: str) -> None:
         if self.is_server:
             return
@@ -273,6 +280,34 @@ class NodeAgent:
                     util.error(f"Error updating node status, will retry: {exc}")
 
 
+def default_route_interface(route_table: str = "/proc/net/route") -> str:
+    """flannel's ip.GetDefaultGatewayInterface (IPv4): the interface of the first default route."""
+    with open(route_table, encoding="utf-8") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
+                if fields[0] == "*":  # blackhole/unreachable: a route with no link
+                    raise LookupError("found default route but could not determine interface")
+                return fields[0]
+    raise LookupError("unable to find default route")
+
+
+def start_flannel(opts: dict, backend: str) -> None:
+    """What the collection can see of k3s starting flannel once the node is registered: without
+    --flannel-iface flannel takes the default route's interface (even when --node-ip is set),
+    and k3s exits when it has none: logrus.Fatalf("flannel exited: %v") around
+    errors.Wrap(err, "failed to get default interface") (k3s pkg/agent/flannel/setup.go Run,
+    flannel.go LookupExtInterface). Hence docs.k3s.io/installation/airgap: an air-gapped node
+    needs a default route, "even a black-hole route via a dummy interface"."""
+    if backend == "none" or opts.get("flannel-iface"):
+        return
+    try:
+        iface = default_route_interface()
+    except LookupError as exc:
+        raise util.Fatal(f"flannel exited: failed to get default interface: {exc}") from None
+    util.info(f"Starting flannel with backend {backend}; the interface {iface} will be used by flannel")
+
+
 def prepare_runtime(opts: dict) -> None:
     """What k3s does before the kubelet: containerd config from registries.yaml, airgap import."""
     agent_dir = os.path.join(opts["data-dir"], "agent")
@@ -327,6 +362,7 @@ def run_agent(opts: dict) -> int:
     agent = NodeAgent(opts, [url], tok, node_name, node_ip)
     agent.connect()
     agent.register()
+    start_flannel(opts, agent.server_config().get("FlannelBackend") or "vxlan")
     util.info("k3s agent is up and running")
     util.sd_notify("READY=1\nSTATUS=k3s agent is up and running")
     import signal
