@@ -105,6 +105,7 @@ class NodeAgent:
         self.is_server = is_server
         self.ca = None
         self.ctx = None
+        self.server_config: dict = {}
         self.stop = threading.Event()
         self.lb_file = os.path.join(self.agent_dir, "etc", "k3s-agent-load-balancer.json")
         if not is_server and os.path.exists(self.lb_file):
@@ -146,17 +147,17 @@ class NodeAgent:
                 util.write_file(os.path.join(self.agent_dir, "client-kubelet.key"), key, 0o600)
                 util.write_file(os.path.join(self.agent_dir, "server-ca.crt"), self.ca, 0o644)
                 self.ctx = client.context(self.ca, crt, key)
+                try:  # k3s's get() reads it too; agents take e.g. the flannel backend from it
+                    _, body, _ = client.request(url + "/v1-k3s/config", ctx=client.context(self.ca),
+                                                headers={"Authorization": self.tok.auth_header()}, timeout=10)
+                    self.server_config = json.loads(body)
+                except (client.HTTPFailure, ValueError) as exc:
+                    raise ValidationError(f"failed to retrieve configuration from server: {exc}") from None
                 self._learn_servers(url)
                 return
             except ValidationError as exc:
                 util.error(f"Failed to validate connection to cluster at {url}: {exc}")
                 self.stop.wait(2)
-
-    def server_config(self) -> dict:
-        """The server's /v1-k3s/config (k3s agents take the flannel backend from it)."""
-        _, body, _ = client.request(self.servers[0] + "/v1-k3s/config", ctx=client.context(self.ca),
-                                    headers={"Authorization": self.tok.auth_header()}, timeout=10)
-        return json.loads(body)
 
     def _learn_servers(self, url: str) -> None:
         if self.is_server:
@@ -362,7 +363,7 @@ def run_agent(opts: dict) -> int:
     agent = NodeAgent(opts, [url], tok, node_name, node_ip)
     agent.connect()
     agent.register()
-    start_flannel(opts, agent.server_config().get("FlannelBackend") or "vxlan")
+    start_flannel(opts, agent.server_config.get("FlannelBackend") or "vxlan")
     util.info("k3s agent is up and running")
     util.sd_notify("READY=1\nSTATUS=k3s agent is up and running")
     import signal
