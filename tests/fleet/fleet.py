@@ -39,6 +39,11 @@ RECIPE = ("node-packages.txt", "node-setup.sh")
 SSH_TIMEOUT = float(os.environ.get("SEAL_FLEET_SSH_TIMEOUT", "120"))
 BOOT_TIMEOUT = 45.0
 BOOT_ATTEMPTS = 3
+# The fleet is offline: its network is internal (no gateway, no NAT) and without DNS. k3s still
+# needs a default route (flannel takes the interface holding it; docs.k3s.io/installation/airgap,
+# "Default Network Route"), so each node gets one via an address nobody answers for (TEST-NET-3,
+# as those docs use): a black hole on the fleet's interface, not a way out.
+BLACKHOLE_GATEWAY = "203.0.113.255"
 
 
 class FleetError(RuntimeError):
@@ -193,7 +198,7 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"seal-fleet-{name}", "-f", key])
     password = secrets.token_urlsafe(18)
     network = f"seal-fleet-{name}"
-    podman("network", "create", "--label", f"{LABEL}={name}", network)
+    create_network(name, network)
     members = [(f"{name}-m{i + 1}", "master") for i in range(masters)]
     members += [(f"{name}-n{i + 1}", "node") for i in range(nodes)]
     pubkey = open(key + ".pub", encoding="utf-8").read()
@@ -202,6 +207,7 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     def start(host: str, role: str) -> dict:
         podman("run", "-d", "--name", host, "--hostname", host, "--label", f"{LABEL}={name}",
                "--network", network, "--privileged", "--systemd=always", ref)
+        blackhole_default_route(host)
         podman("exec", "-i", host, "sh", "-c",
                "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys", stdin=pubkey)
         podman("exec", "-i", host, "chpasswd", stdin=f"root:{password}\n")
@@ -233,6 +239,29 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
         f"(start {booted - started:.1f}s, ssh {time.monotonic() - booted:.1f}s); files in {path}")
     return state
+
+
+def create_network(name: str, network: str) -> None:
+    """The fleet's network: internal (podman gives the nodes no gateway and the host no NAT for
+    it, so nothing beyond the host is routed) and without podman's DNS, which would resolve
+    outside names for the nodes. podman 4 gives such a network no host address on its bridge
+    (the controller could not reach the nodes) unless --gateway is named, which needs --subnet:
+    podman picks a free subnet for a plain internal network, which is then re-created so."""
+    for attempt in range(5):
+        podman("network", "create", "--internal", "--label", f"{LABEL}={name}", network)
+        subnet = json.loads(podman("network", "inspect", network))[0]["subnets"][0]
+        podman("network", "rm", network)
+        try:
+            podman("network", "create", "--internal", "--disable-dns", "--subnet", subnet["subnet"],
+                   "--gateway", subnet["gateway"], "--label", f"{LABEL}={name}", network)
+            return
+        except FleetError:  # another network took that subnet meanwhile
+            if attempt == 4:
+                raise
+
+
+def blackhole_default_route(host: str) -> None:
+    podman("exec", host, "ip", "route", "replace", "default", "via", BLACKHOLE_GATEWAY, "dev", "eth0", "onlink")
 
 
 def _wait_ssh(ip: str, key: str, timeout: float = SSH_TIMEOUT) -> None:

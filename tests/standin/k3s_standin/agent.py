@@ -3,7 +3,8 @@ password, kubelet client certificate from the supervisor, Node registration with
 and annotations, lease heartbeats, failover between known servers.
 
 Sources: K3S-REFERENCE.md §1 (CA hash check, messages, node password), §3 (labels,
-annotations, load balancer file, readiness), k3s pkg/agent/config/config.go (2 s retry loop)."""
+annotations, load balancer file, readiness), k3s pkg/agent/config/config.go (2 s retry loop);
+flannel's interface: k3s pkg/agent/flannel/setup.go + flannel.go (below, start_flannel)."""
 from __future__ import annotations
 
 import json
@@ -104,6 +105,7 @@ class NodeAgent:
         self.is_server = is_server
         self.ca = None
         self.ctx = None
+        self.server_config: dict = {}
         self.stop = threading.Event()
         self.lb_file = os.path.join(self.agent_dir, "etc", "k3s-agent-load-balancer.json")
         if not is_server and os.path.exists(self.lb_file):
@@ -145,6 +147,12 @@ class NodeAgent:
                 util.write_file(os.path.join(self.agent_dir, "client-kubelet.key"), key, 0o600)
                 util.write_file(os.path.join(self.agent_dir, "server-ca.crt"), self.ca, 0o644)
                 self.ctx = client.context(self.ca, crt, key)
+                try:  # k3s's get() reads it too; agents take e.g. the flannel backend from it
+                    _, body, _ = client.request(url + "/v1-k3s/config", ctx=client.context(self.ca),
+                                                headers={"Authorization": self.tok.auth_header()}, timeout=10)
+                    self.server_config = json.loads(body)
+                except (client.HTTPFailure, ValueError) as exc:
+                    raise ValidationError(f"failed to retrieve configuration from server: {exc}") from None
                 self._learn_servers(url)
                 return
             except ValidationError as exc:
@@ -273,6 +281,34 @@ class NodeAgent:
                     util.error(f"Error updating node status, will retry: {exc}")
 
 
+def default_route_interface(route_table: str = "/proc/net/route") -> str:
+    """flannel's ip.GetDefaultGatewayInterface (IPv4): the interface of the first default route."""
+    with open(route_table, encoding="utf-8") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
+                if fields[0] == "*":  # blackhole/unreachable: a route with no link
+                    raise LookupError("found default route but could not determine interface")
+                return fields[0]
+    raise LookupError("unable to find default route")
+
+
+def start_flannel(opts: dict, backend: str) -> None:
+    """What the collection can see of k3s starting flannel once the node is registered: without
+    --flannel-iface flannel takes the default route's interface (even when --node-ip is set),
+    and k3s exits when it has none: logrus.Fatalf("flannel exited: %v") around
+    errors.Wrap(err, "failed to get default interface") (k3s pkg/agent/flannel/setup.go Run,
+    flannel.go LookupExtInterface). Hence docs.k3s.io/installation/airgap: an air-gapped node
+    needs a default route, "even a black-hole route via a dummy interface"."""
+    if backend == "none" or opts.get("flannel-iface"):
+        return
+    try:
+        iface = default_route_interface()
+    except LookupError as exc:
+        raise util.Fatal(f"flannel exited: failed to get default interface: {exc}") from None
+    util.info(f"Starting flannel with backend {backend}; the interface {iface} will be used by flannel")
+
+
 def prepare_runtime(opts: dict) -> None:
     """What k3s does before the kubelet: containerd config from registries.yaml, airgap import."""
     agent_dir = os.path.join(opts["data-dir"], "agent")
@@ -327,6 +363,7 @@ def run_agent(opts: dict) -> int:
     agent = NodeAgent(opts, [url], tok, node_name, node_ip)
     agent.connect()
     agent.register()
+    start_flannel(opts, agent.server_config.get("FlannelBackend") or "vxlan")
     util.info("k3s agent is up and running")
     util.sd_notify("READY=1\nSTATUS=k3s agent is up and running")
     import signal

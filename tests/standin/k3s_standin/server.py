@@ -389,6 +389,7 @@ class Server:
                                         self.node_ip, labels, ann, is_server=True)
         self.agent.connect()
         self.agent.register()
+        agentmod.start_flannel(self.opts, self.opts.get("flannel-backend") or "vxlan")
         threading.Thread(target=self.agent.heartbeat_loop, name="kubelet", daemon=True).start()
 
     def _controller(self) -> None:
@@ -457,7 +458,8 @@ class Server:
 
     def agent_config(self) -> dict:
         return {"ServerCA": "", "ClusterDomain": self.opts.get("cluster-domain"), "Version": util.VERSION,
-                "SupervisorPort": self.port, "HTTPSPort": self.port}
+                "SupervisorPort": self.port, "HTTPSPort": self.port,
+                "FlannelBackend": self.opts.get("flannel-backend") or "vxlan"}
 
     def issue_kubelet_cert(self, name: str, ip: str) -> tuple[bytes, bytes]:
         crt, key = pki.issue(self.client_ca, self.boot["client-ca.key"].encode(), f"system:node:{name}",
