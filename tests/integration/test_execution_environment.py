@@ -66,7 +66,7 @@ def test_introspect_reports_the_python_and_system_dependencies(tarball, tmp_path
     # PyYAML is left out on purpose: ansible-builder counts it as part of every EE (EXCLUDE_REQUIREMENTS)
     assert {"bcrypt", "cryptography", "oras", "requests"} <= names(report["python"])
     assert all(line.endswith("# from collection seal.cluster") for line in report["python"] + report["system"])
-    assert {"openssh-client", "openssh-clients", "sshpass", "skopeo", "docker-registry"} == names(report["system"])
+    assert {"openssh-client", "openssh-clients", "sshpass", "skopeo", "docker-registry", "zstd"} == names(report["system"])
 
 
 def test_create_gives_a_build_context_that_installs_the_collection_and_its_dependencies(tarball, tmp_path):
