@@ -1,4 +1,5 @@
 """k3s_runtime refuses bad input before it touches anything."""
+import json
 import os
 
 import pytest
@@ -34,3 +35,30 @@ def test_missing_rootfs_binary_is_named(run_module, tmp_path):
 def test_present_needs_token_and_rootfs(run_module):
     out = run_module("k3s_runtime", role="server")
     assert out["failed"] is True and "rootfs" in out["msg"] and "token" in out["msg"]
+
+
+HASH = "a" * 64
+HELD = "K10%s::server:%s" % (HASH, "1" * 32)
+
+
+@pytest.fixture
+def server_data(tmp_path):
+    (tmp_path / "data" / "server").mkdir(parents=True)
+    (tmp_path / "data" / "server" / "token").write_text(HELD + "\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("token, message", [
+    ("2" * 32, "differs from the cluster token this server holds"),
+    ("K10%s::server:%s" % ("2" * 64, "2" * 32), "differs from the cluster token this server holds"),
+    ("K10%s::server:%s" % ("b" * 64, "1" * 32), "names CA hash " + "b" * 64),
+    ("K10abc::server:x", "invalid token CA hash length"),
+    ("K10%s::nocolon" % HASH, "invalid token format"),
+])
+def test_server_refuses_a_token_that_is_not_the_clusters(run_module, rootfs, server_data, token, message):
+    token_file = server_data / "token-file"
+    out = run_module("k3s_runtime", role="server", rootfs=rootfs, token=token, token_file=str(token_file),
+                     data_dir=str(server_data / "data"), config={"node-ip": "10.0.0.1"})
+    assert out["failed"] is True and message in out["msg"], out
+    assert not token_file.exists()
+    assert "1" * 32 not in json.dumps(out) and token.split(":")[-1] not in out["msg"]
