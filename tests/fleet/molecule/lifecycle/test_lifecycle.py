@@ -305,13 +305,20 @@ def test_3_unsafe_deletions_are_refused_before_any_change(lc):
 
 
 def test_4_delete_a_node_gone_from_the_inventory(lc):
+    """A host gone from the inventory is removed at the API level only: its host is not touched
+    (the collection no longer knows how to reach it); the user resets it by listing it again."""
     inv = lc.inventory(3, 1)
+    n2 = lc.agents[1]
     out = lc.converge("delete.yml", inv)
-    assert "delete agent %s" % lc.agents[1]["ip"] in out
+    assert "delete agent %s (%s, node %s-n2): not in the inventory: removed from the API only; the host itself was not " \
+           "touched" % (n2["ip"], n2["ip"], NAME) in " ".join(out.split())
     assert NAME + "-n2" not in lc.nodes()
-    assert lc.ssh(lc.agents[1], LEFTOVERS, check=False).split() == ["0", "0"]
+    assert lc.ssh(n2, "systemctl is-active k3s-agent", check=False).strip() == "active"  # not touched
     record = json.loads(lc.ssh(lc.masters[0], "cat /var/lib/seal/%s/applied.json" % NAME))
     assert record["nodes"] == [lc.agents[0]["ip"]]
+    lc.converge("reset.yml", lc.inventory(3, 2), OLD, "--limit", n2["ip"])
+    assert lc.ssh(n2, LEFTOVERS, check=False).split() == ["0", "0"]
+    assert sorted(lc.nodes()) == [NAME + suffix for suffix in ("-m1", "-m2", "-m3", "-n1")]
 
 
 def test_4b_foreign_node_ip_is_removed_at_the_api_level_without_connecting(lc):
