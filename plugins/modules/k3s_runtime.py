@@ -17,7 +17,7 @@ description:
   - Restarts the service only when the binary, config, registries, token credentials, unit, env
     file or air-gap archives really changed; starts it when it is not running. A token file whose
     password stays the same but whose form changes (short to secure C(K10<CA hash>::server:<password>))
-    is rewritten without a restart: k3s reads it only at start and keys its bootstrap data with the
+    is rewritten without a restart, since k3s reads it only at start and keys its bootstrap data with the
     password alone (k3s C(pkg/cli/server/server.go), C(pkg/cluster/storage.go) C(normalizeToken)).
   - On a server, before anything changes, refuses a token whose password differs from the one k3s
     keeps in C(<data_dir>/server/token) (k3s would fail with C(bootstrap data already found and

@@ -235,7 +235,7 @@ def render_plan(plan):
     for host in plan.get("join") or []:
         lines.append("join %s" % host)
     for item in plan.get("delete") or []:
-        lines.append("delete %s %s (%s, node %s)%s" % (item["role"], item["host"], item["address"], item["node"] or "-",
-                                                     "" if item.get("in_inventory", True) else ": " + API_ONLY_NOTE))
+        note = "" if item.get("in_inventory", True) else ": " + API_ONLY_NOTE
+        lines.append("delete %s %s (%s, node %s)%s" % (item["role"], item["host"], item["address"], item["node"] or "-", note))
     lines.extend("warning: %s" % w for w in plan.get("warnings") or [])
     return lines or ["nothing to do: the cluster matches the inventory"]
