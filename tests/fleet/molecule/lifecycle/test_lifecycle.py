@@ -269,6 +269,22 @@ def test_2c_lost_controller_token_is_recovered_from_a_live_server(lc):
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
+def test_2c_lost_registry_ca_is_not_made_anew_for_a_running_cluster(lc):
+    """The CA's key never left the controller: without it the run stops before any host changes."""
+    inv = lc.inventory(3, 2)
+    registry = os.path.join(lc.state_dir, "registry")
+    os.rename(registry, registry + ".away")
+    try:
+        out, recap = lc.play("run.yml", inv, OLD, expect_rc=2)
+        assert not os.path.exists(os.path.join(registry, "ca.crt"))
+    finally:
+        shutil.rmtree(registry, ignore_errors=True)
+        os.rename(registry + ".away", registry)
+    assert "the registry CA of cluster %s is not on this controller" % NAME in " ".join(out.split())
+    assert "seal_registry_new_ca=true" in out
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+
+
 def test_2d_joiners_refuse_a_server_whose_ca_is_not_the_tokens(lc):
     """A stand-in agent and server started by hand on n3 (not in the inventory) with the cluster's
     token but another CA's hash: the agent keeps retrying, the server exits, no Node appears."""
