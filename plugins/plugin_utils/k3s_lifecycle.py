@@ -205,12 +205,17 @@ def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_state
     record = record or {}
     host_states = host_states or {}
     by_address, by_name = _index_nodes(live_nodes)
-    joins, stale = [], []
+    joins, stale, warnings = [], [], []
     for host, spec in inventory.items():
         node = by_address.get(spec["address"]) or by_name.get(host)
         state = host_states.get(host) or {}
         if node is None:
             joins.append(host)
+            if live_nodes is not None and state.get("live"):
+                # e.g. removed at the API level only while it was not listed: a running kubelet
+                # does not register its Node again, and an unchanged k3s is not restarted
+                warnings.append("%s runs k3s but the API has no Node for it: reset it first "
+                                "(playbooks/reset.yml --limit %s), then apply" % (host, host))
         elif state and not state.get("live") and not state.get("has_data") and not state.get("version"):
             # the host was reset or replaced, its Node is left: the node password would be rejected
             stale.append({"host": host, "node": node["name"]})
@@ -221,7 +226,7 @@ def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_state
     upgrade = bool(image_digest and recorded and recorded != image_digest)
     return {"join": joins, "stale": stale, "delete": deletion["delete"], "upgrade": upgrade,
             "image": {"recorded": recorded, "desired": image_digest},
-            "warnings": deletion["warnings"],
+            "warnings": warnings + deletion["warnings"],
             "changes": bool(joins or stale or deletion["delete"] or upgrade)}
 
 

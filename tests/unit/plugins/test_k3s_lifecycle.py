@@ -108,6 +108,15 @@ def test_inventory_host_keeps_the_inventory_address_whatever_its_node_reports():
     assert render_plan({"delete": [dict(target)]}) == ["delete agent box (10.0.2.1, node box)"]
 
 
+def test_apply_warns_of_a_listed_host_that_runs_k3s_without_a_node():
+    plan = apply_plan(inv(nodes=2), live(nodes=1), {}, None, {"n2": {"live": True, "has_data": False}})
+    assert plan["join"] == ["n2"]
+    assert plan["warnings"] == ["n2 runs k3s but the API has no Node for it: reset it first "
+                                "(playbooks/reset.yml --limit n2), then apply"]
+    assert apply_plan(inv(nodes=2), live(nodes=1), {}, None, {"n2": {"live": False}})["warnings"] == []
+    assert apply_plan(inv(nodes=2), None, {}, None, {"n2": {"live": True}})["warnings"] == []
+
+
 def test_already_deleted_named_host_is_a_noop_with_warning():
     plan = delete_plan(inv(nodes=1), live(nodes=1), {"masters": ["m1"], "nodes": ["n1"]}, delete_hosts="x".split())
     assert plan["delete"] == [] and "x is not in the inventory" in plan["warnings"][0]
