@@ -358,7 +358,9 @@ def test_4b_foreign_node_ip_is_removed_at_the_api_level_without_connecting(lc):
     lc.podman("exec", container, "sh", "-c", "echo 'LogLevel VERBOSE' > /etc/ssh/sshd_config.d/seal-test.conf && systemctl reload ssh")
     since = lc.podman("exec", container, "date", "+%s").strip()
     time.sleep(1)
-    out, recap = lc.play("apply.yml", inv, OLD)
+    # a fresh SSH control path: a master connection left by an earlier run (ControlPersist)
+    # would carry a new session to n2 without a new TCP connection, unseen by sshd's log
+    out, recap = lc.play("apply.yml", inv, OLD, env={"ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(dir=lc.work)})
     assert "delete agent %s (%s, node %s): not in the inventory: removed from the API only; the host itself was not " \
            "touched" % (n2["ip"], n2["ip"], ROGUE) in " ".join(out.split())
     assert ROGUE not in lc.nodes()
