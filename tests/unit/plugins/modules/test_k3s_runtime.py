@@ -62,3 +62,31 @@ def test_server_refuses_a_token_that_is_not_the_clusters(run_module, rootfs, ser
     assert out["failed"] is True and message in out["msg"], out
     assert not token_file.exists()
     assert "1" * 32 not in json.dumps(out) and token.split(":")[-1] not in out["msg"]
+
+
+class _Module:
+    check_mode = False
+
+    def __init__(self, **params):
+        self.params = dict(role="agent", token="", agent_token=None, token_file=None)
+        self.params.update(params)
+
+
+@pytest.mark.parametrize("before, after, restarts", [
+    ("1" * 32, HELD, False),                                  # short -> secure, same password
+    (HELD, "K10%s::server:%s" % ("b" * 64, "1" * 32), False),  # another CA hash, same password
+    ("1" * 32, "2" * 32, True),                               # another password
+    (None, HELD, True),                                       # first install
+    (HELD, HELD, False),                                      # unchanged
+])
+def test_token_file_change_restarts_only_for_another_password(tmp_path, before, after, restarts):
+    from ansible_collections.seal.cluster.plugins.modules.k3s_runtime import K3sRuntime
+
+    path = tmp_path / "token"
+    if before is not None:
+        path.write_text(before + "\n")
+        path.chmod(0o600)
+    runtime = K3sRuntime(_Module(token=after, token_file=str(path)))
+    runtime.add_token_file("token", str(path), after + "\n")
+    assert ("token" in runtime.changed_items) == (before != after)
+    assert bool(runtime.token_restarts) == restarts
