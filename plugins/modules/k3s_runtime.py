@@ -309,8 +309,10 @@ class K3sRuntime:
 
     def server_ca_hash(self):
         held = self.server_token()
+        if not held:
+            return None
         try:
-            return k3s_token.parse(held)[0] or None if held else None
+            return k3s_token.parse(held)[0] or None
         except k3s_token.TokenError:
             return None
 
