@@ -19,6 +19,8 @@ SERVER_LABEL = "node-role.kubernetes.io/control-plane"
 MASTER_LABEL = "node-role.kubernetes.io/master"
 ETCD_LABEL = "node-role.kubernetes.io/etcd"
 ETCD_NAME_NOTE = "etcd.k3s.cattle.io/node-name"
+# What a plan and a deletion say of a host the inventory does not list (never connected to).
+API_ONLY_NOTE = "not in the inventory: removed from the API only; the host itself was not touched"
 
 
 class KubeError(Exception):

@@ -67,6 +67,13 @@ options:
     description: Whether the node's host answers; an unreachable node is not drained.
     type: bool
     default: true
+  in_inventory:
+    description:
+      - Whether the node's host is listed in the inventory. V(false) (a Node only the API or the
+        cluster's record knows) removes it at the API level only and says so; nothing is done on,
+        or connected to, the address the Node reports.
+    type: bool
+    default: true
   kubeconfig:
     description: Kubeconfig of the server.
     type: path
@@ -122,7 +129,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
-    Etcd, KubeError, get_node, kubectl, member_matches, summary)
+    API_ONLY_NOTE, Etcd, KubeError, get_node, kubectl, member_matches, summary)
 
 
 class NodeManager:
@@ -201,7 +208,9 @@ class NodeManager:
             if self.p["drain"]:
                 self.drain(node, must_finish=True)
             self.actions.append("delete")
-            if not self.p["reachable"]:
+            if not self.p["in_inventory"]:
+                self.module.warn("%s: %s" % (self.who, API_ONLY_NOTE))
+            elif not self.p["reachable"]:
                 self.module.warn("%s is unreachable: its node is removed from the cluster at the API level only; k3s may "
                                  "still be installed there: reset it (playbooks/reset.yml --limit %s) before reusing it"
                                  % (self.who, self.p["host"] or self.p["address"] or self.p["name"]))
@@ -281,6 +290,7 @@ def main():
             etcd_timeout=dict(type="int", default=60),
             force=dict(type="bool", default=False),
             reachable=dict(type="bool", default=True),
+            in_inventory=dict(type="bool", default=True),
             kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
             data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
         ),

@@ -14,8 +14,15 @@ description:
     the air-gap image archives, C(config.yaml) and C(registries.yaml) (mode 0600), the token
     file (0600; the token never appears on a command line), the systemd unit and its env file
     (0600) for a server or an agent, and on servers the auto-deployed manifests.
-  - Restarts the service only when the binary, config, registries, token, unit, env file or
-    air-gap archives really changed; starts it when it is not running.
+  - Restarts the service only when the binary, config, registries, token credentials, unit, env
+    file or air-gap archives really changed; starts it when it is not running. A token file whose
+    password stays the same but whose form changes (short to secure C(K10<CA hash>::server:<password>))
+    is rewritten without a restart, since k3s reads it only at start and keys its bootstrap data with the
+    password alone (k3s C(pkg/cli/server/server.go), C(pkg/cluster/storage.go) C(normalizeToken)).
+  - On a server, before anything changes, refuses a token whose password differs from the one k3s
+    keeps in C(<data_dir>/server/token) (k3s would fail with C(bootstrap data already found and
+    encrypted with different token)). Once k3s wrote that file, the server's own token file holds
+    the secure form written there (same password).
   - Waits until the server answers C(/readyz) through its kubeconfig and its node is Ready, or
     until an agent's service is active. Failing that, reports what it saw.
   - Replaces install.sh with the same file layout and unit (see the k3s docs' install script);
@@ -68,6 +75,9 @@ options:
   token:
     description:
       - The cluster token. Written to O(token_file) (0600) and referenced as C(token-file).
+      - Joiners should get the secure form C(K10<CA hash>::server:<password>) so that they check the
+        server's CA before sending credentials; the first server of a new cluster can only get the
+        password (short form), since its CA does not exist yet.
       - Required with O(state=present).
     type: str
   agent_token:
@@ -188,6 +198,20 @@ config_server:
   description: The C(server) value of the current config.yaml, if any (O(state=query)).
   returned: when O(state=query)
   type: str
+has_token:
+  description: Whether k3s wrote C(<data_dir>/server/token) on this host (O(state=query)).
+  returned: when O(state=query)
+  type: bool
+holds_data:
+  description: Whether this host holds server state (C(<data_dir>/server/db) or C(<data_dir>/server/tls) not empty) (O(state=query)).
+  returned: when O(state=query)
+  type: bool
+token_ca_hash:
+  description:
+    - On a server, the CA hash of the secure token k3s wrote to C(<data_dir>/server/token) (the
+      SHA-256 of its CA certificate), or null before k3s wrote it. Not secret.
+  returned: always
+  type: str
 """
 
 import glob
@@ -200,12 +224,14 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, read_text
 from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
 
 AIRGAP_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", ".tar.bz2", ".tbz")
-RESTART_ITEMS = ("binary", "config", "registries", "token", "agent_token", "unit", "env", "airgap")
+# "token" and "agent_token" restart only when their password changes (see token_restarts)
+RESTART_ITEMS = ("binary", "config", "registries", "unit", "env", "airgap")
 
 
 def sha256_file(path):
@@ -230,6 +256,7 @@ class K3sRuntime:
         self.diffs = []
         self.files = []
         self.copies = []
+        self.token_restarts = []
 
     # -- desired state ---------------------------------------------------------------------
     def validate(self):
@@ -237,7 +264,7 @@ class K3sRuntime:
             # check mode before the rootfs was distributed: everything would be installed
             self.module.exit_json(changed=True, changed_items=["binary", "config", "token", "unit", "env", "service"],
                                   restarted=False, role=self.role, service=self.service, node_name=self.node_name(),
-                                  version=None, msg="rootfs %s not distributed yet; k3s would be installed" % self.p["rootfs"])
+                                  version=None, token_ca_hash=None, msg="rootfs %s not distributed yet; k3s would be installed" % self.p["rootfs"])
         if not os.path.isfile(os.path.join(self.p["rootfs"], "bin", "k3s")):
             self.module.fail_json(msg="rootfs %s has no bin/k3s: is the cluster image distributed to this host?" % self.p["rootfs"])
         config = self.p["config"]
@@ -254,6 +281,47 @@ class K3sRuntime:
                 self.module.fail_json(msg="config for an agent needs 'server' (https://<server>:6443)")
             if self.p["agent_token"]:
                 self.module.fail_json(msg="agent_token is for servers; give an agent its token in 'token'")
+        try:
+            given = k3s_token.parse(self.p["token"])
+        except k3s_token.TokenError as exc:
+            self.module.fail_json(msg="token: %s (k3s would refuse it)" % exc)
+        held = self.server_token()
+        if self.role == "server" and held:
+            ca_hash, _user, password = k3s_token.parse(held)
+            if password != given[2]:
+                self.module.fail_json(msg="the token given differs from the cluster token this server holds in %s: k3s "
+                                          "would fail with 'bootstrap data already found and encrypted with different "
+                                          "token'; give the cluster's token (refused before any change)"
+                                          % self.server_token_path())
+            if given[0] and given[0] != ca_hash:
+                self.module.fail_json(msg="the token given names CA hash %s but this server's CA hash (%s) is %s; refused "
+                                          "before any change" % (given[0], self.server_token_path(), ca_hash))
+
+    def server_token_path(self):
+        return os.path.join(self.p["data_dir"], "server", "token")
+
+    def server_token(self):
+        """The secure token k3s wrote on this server (None on agents or before k3s wrote it)."""
+        if self.role != "server":
+            return None
+        text = read_text(self.server_token_path())
+        return text.strip() if text and text.strip() else None
+
+    def server_ca_hash(self):
+        held = self.server_token()
+        if not held:
+            return None
+        try:
+            return k3s_token.parse(held)[0] or None
+        except k3s_token.TokenError:
+            return None
+
+    def token_content(self):
+        """The token file's content: on a server that has DATA/server/token, the secure form k3s
+        wrote there (same password as the token given, checked in validate)."""
+        held = self.server_token()
+        token = held if held and not k3s_token.is_secure(self.p["token"]) else self.p["token"].strip()
+        return token + "\n"
 
     def current_server(self):
         for line in (read_text(layout.CONFIG) or "").splitlines():
@@ -281,11 +349,30 @@ class K3sRuntime:
         if registries:
             self.add_file("registries", layout.REGISTRIES, header + dump(registries), 0o600,
                           masked=header + dump(self.p["registries"]) if self.p["registry_auth"] else None)
-        self.add_file("token", self.p["token_file"], self.p["token"].strip() + "\n", 0o600, secret=True)
+        self.add_token_file("token", self.p["token_file"], self.token_content())
         if self.role == "server" and self.p["agent_token"]:
-            self.add_file("agent_token", self.p["agent_token_file"], self.p["agent_token"].strip() + "\n", 0o600, secret=True)
+            self.add_token_file("agent_token", self.p["agent_token_file"], self.p["agent_token"].strip() + "\n")
         self.add_file("unit", layout.unit_path(self.role), layout.unit_text(self.role), 0o644)
         self.add_file("env", layout.env_path(self.role), layout.env_text(self.p["env"]), 0o600, secret=True)
+
+    def add_token_file(self, item, path, content):
+        """A token file; its change restarts k3s only when the password changes (k3s reads the
+        file only at start and keys its bootstrap data with the password alone)."""
+        before = read_text(path)
+        self.add_file(item, path, content, 0o600, secret=True)
+        if item in self.changed_items and not (before and k3s_token.same_credentials(before, content)):
+            self.token_restarts.append(item)
+
+    def secure_own_token(self):
+        """After the first start of a server given the password alone: its token file takes the
+        secure form k3s just wrote to DATA/server/token (same password; no restart needed)."""
+        if self.role != "server" or k3s_token.is_secure(self.p["token"]) or not self.server_token():
+            return
+        state = FileState(self.p["token_file"], self.token_content(), 0o600, secret=True)
+        if state.changed:
+            state.apply()
+            if "token" not in self.changed_items:
+                self.changed_items.append("token")
 
     def desired_registries(self):
         registries = dict(self.p["registries"])
@@ -438,10 +525,13 @@ class K3sRuntime:
         active, _enabled = self.service_state()
         db = os.path.join(self.p["data_dir"], "server", "db")
         server = self.current_server()
+        tls = os.path.join(self.p["data_dir"], "server", "tls")
         self.module.exit_json(changed=False, role=self.role, service=self.service, node_name=self.node_name(),
                               live=active == "active", version=self.version(), config_server=server,
                               has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
-                              changed_items=[], restarted=False)
+                              has_token=self.server_token() is not None,
+                              holds_data=bool(_listdir(db) or _listdir(tls)),
+                              token_ca_hash=self.server_ca_hash(), changed_items=[], restarted=False)
 
     def run(self):
         if self.p["state"] == "query":
@@ -451,7 +541,7 @@ class K3sRuntime:
         self.plan_copies()
         links = self.plan_links()
         active, enabled = self.service_state()
-        needs_restart = any(item in self.changed_items for item in RESTART_ITEMS)
+        needs_restart = any(item in self.changed_items for item in RESTART_ITEMS) or bool(self.token_restarts)
         start = needs_restart or active != "active"
         if start:
             self.changed_items.append("service")
@@ -470,14 +560,22 @@ class K3sRuntime:
                 restarted = True
             if self.p["wait"]:
                 self.wait_ready()
+                self.secure_own_token()
         result = dict(
             changed=bool(self.changed_items), changed_items=self.changed_items, restarted=restarted,
             role=self.role, service=self.service, node_name=self.node_name(),
-            version=self.version(),
+            version=self.version(), token_ca_hash=self.server_ca_hash(),
         )
         if self.module._diff:
             result["diff"] = self.diffs
         self.module.exit_json(**result)
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def main():

@@ -6,13 +6,19 @@ without a cluster; the playbooks gather the data and act on the answers.
 
 Hosts are matched to Nodes by address (the Node's InternalIP / k3s.io/internal-ip annotation
 against the host's ansible_host), because an unreachable or already removed host cannot tell us
-its node name."""
+its node name.
+
+Trust: the inventory is trusted; the API's contents and the record (applied.json, kept on the
+masters) are not. A host to delete that the inventory does not list is removed at the API level
+only (drain, delete the Node, its etcd member): its address comes from the API or the record and
+is never connected to. A host the inventory lists is reached at the inventory's address, whatever
+address its Node reports."""
 
 from __future__ import annotations
 
 import re
 
-from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import member_matches
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import API_ONLY_NOTE, member_matches
 
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*?(?:k3s(\d+))?)?$")
 
@@ -93,8 +99,9 @@ def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=Fal
     api_host: the inventory host whose API is used (must not be deleted).
     joining_servers: servers that join before the deletions (apply), counted as members after.
 
-    Returns {"delete": [{"host", "address", "node", "role", "in_inventory"}], "servers_before",
-    "servers_after", "etcd_after", "warnings": [...]}."""
+    Returns {"delete": [{"host", "address", "node", "role", "in_inventory", "ready"}], "servers_before",
+    "servers_after", "etcd_after", "warnings": [...]}. A target with in_inventory false is removed at
+    the API level only: its address (from the API or the record) is never connected to."""
     record = record or {}
     by_address, by_name = _index_nodes(live_nodes)
     recorded_masters = list(record.get("masters") or [])
@@ -123,8 +130,12 @@ def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=Fal
                 host, address = wanted, _host_address(wanted, inventory, record)
             elif wanted in by_address or wanted in by_name:
                 node = by_address.get(wanted) or by_name[wanted]
-                address = wanted if wanted in by_address else (node.get("addresses") or [wanted])[0]
-                host = address
+                if node["name"] in inventory:
+                    # the Node of an inventory host: the inventory's address, never the API's
+                    host, address = node["name"], inventory[node["name"]]["address"]
+                else:
+                    address = wanted if wanted in by_address else (node.get("addresses") or [wanted])[0]
+                    host = address
             else:
                 warnings.append("delete_hosts: %s is not in the inventory, the record (applied.json) or the API of "
                                 "cluster %s: nothing to delete" % (wanted, cluster))
@@ -194,12 +205,17 @@ def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_state
     record = record or {}
     host_states = host_states or {}
     by_address, by_name = _index_nodes(live_nodes)
-    joins, stale = [], []
+    joins, stale, warnings = [], [], []
     for host, spec in inventory.items():
         node = by_address.get(spec["address"]) or by_name.get(host)
         state = host_states.get(host) or {}
         if node is None:
             joins.append(host)
+            if live_nodes is not None and state.get("live"):
+                # e.g. removed at the API level only while it was not listed: a running kubelet
+                # does not register its Node again, and an unchanged k3s is not restarted
+                warnings.append("%s runs k3s but the API has no Node for it: reset it first "
+                                "(playbooks/reset.yml --limit %s), then apply" % (host, host))
         elif state and not state.get("live") and not state.get("has_data") and not state.get("version"):
             # the host was reset or replaced, its Node is left: the node password would be rejected
             stale.append({"host": host, "node": node["name"]})
@@ -210,7 +226,7 @@ def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_state
     upgrade = bool(image_digest and recorded and recorded != image_digest)
     return {"join": joins, "stale": stale, "delete": deletion["delete"], "upgrade": upgrade,
             "image": {"recorded": recorded, "desired": image_digest},
-            "warnings": deletion["warnings"],
+            "warnings": warnings + deletion["warnings"],
             "changes": bool(joins or stale or deletion["delete"] or upgrade)}
 
 
@@ -224,6 +240,7 @@ def render_plan(plan):
     for host in plan.get("join") or []:
         lines.append("join %s" % host)
     for item in plan.get("delete") or []:
-        lines.append("delete %s %s (%s, node %s)" % (item["role"], item["host"], item["address"], item["node"] or "-"))
+        note = "" if item.get("in_inventory", True) else ": " + API_ONLY_NOTE
+        lines.append("delete %s %s (%s, node %s)%s" % (item["role"], item["host"], item["address"], item["node"] or "-", note))
     lines.extend("warning: %s" % w for w in plan.get("warnings") or [])
     return lines or ["nothing to do: the cluster matches the inventory"]

@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import secrets
+import ssl
 import threading
 import time
 
@@ -62,31 +63,35 @@ class ValidationError(Exception):
     pass
 
 
-def validate_server(url: str, tok: tokmod.Token) -> bytes:
-    """k3s clientaccess: fetch /cacerts, compare the token's CA hash, check the chain; return the CA."""
+def validate_server(url: str, tok: tokmod.Token) -> bytes | None:
+    """k3s clientaccess.ParseAndValidateToken (pkg/clientaccess/token.go): getCACerts, then
+    validateCAHash. Returns the CA bundle, or None when the host's CA bundle already trusts the
+    server (k3s then uses its default client and checks no hash)."""
     if not url.startswith("https://"):
         raise ValidationError(f"only https:// URLs are supported, invalid scheme: {url}")
     try:
-        client.request(url + "/cacerts", ctx=client.context(), timeout=5)
-        util.warn("Cluster CA certificate is trusted by the host CA bundle. Token CA hash will not be validated.")
-    except client.HTTPFailure:
-        pass
+        client.request(url + "/cacerts", ctx=client.context(), timeout=10)
+        trusted = True
+    except (client.HTTPFailure, ssl.SSLError):
+        trusted = False
+    if trusted:
+        if tok.ca_hash:
+            util.warn("Cluster CA certificate is trusted by the host CA bundle. Token CA hash will not be validated.")
+        return None
     try:
-        _, ca, _ = client.request(url + "/cacerts", ctx=client.context(verify=False), timeout=5)
+        _, ca, _ = client.request(url + "/cacerts", ctx=client.context(verify=False), timeout=10)
     except client.HTTPFailure as exc:
         raise ValidationError(f"failed to get CA certs: {exc}") from None
     try:
-        client.request(url + "/ping", ctx=client.context(ca), timeout=5)
-    except client.HTTPFailure as exc:
-        if exc.code is None:
-            raise ValidationError(f"CA cert validation failed: {exc}") from None
+        client.request(url + "/cacerts", ctx=client.context(ca), timeout=10)
+    except (client.HTTPFailure, ssl.SSLError, ValueError) as exc:
+        raise ValidationError(f"CA cert validation failed: {exc}") from None
     actual = tokmod.ca_hash(ca)
-    if tok.ca_hash:
-        if tok.ca_hash != actual:
-            raise ValidationError(tokmod.hash_mismatch_message(tok.ca_hash, actual))
-    else:
+    if not tok.ca_hash:
         util.warn("Cluster CA certificate is not trusted by the host CA bundle, but the token does not include a "
                   "CA hash. Use the full token from the server's node-token file to enable Cluster CA validation.")
+    elif tok.ca_hash != actual:
+        raise ValidationError(tokmod.hash_mismatch_message(tok.ca_hash, actual))
     return ca
 
 
@@ -145,7 +150,7 @@ class NodeAgent:
                 os.makedirs(self.agent_dir, exist_ok=True)
                 util.write_file(os.path.join(self.agent_dir, "client-kubelet.crt"), crt, 0o644)
                 util.write_file(os.path.join(self.agent_dir, "client-kubelet.key"), key, 0o600)
-                util.write_file(os.path.join(self.agent_dir, "server-ca.crt"), self.ca, 0o644)
+                util.write_file(os.path.join(self.agent_dir, "server-ca.crt"), self.ca or b"", 0o644)
                 self.ctx = client.context(self.ca, crt, key)
                 try:  # k3s's get() reads it too; agents take e.g. the flannel backend from it
                     _, body, _ = client.request(url + "/v1-k3s/config", ctx=client.context(self.ca),

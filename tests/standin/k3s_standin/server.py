@@ -193,7 +193,9 @@ class Server:
         try:
             ca = agentmod.validate_server(url, tok)
         except agentmod.ValidationError as exc:
-            raise util.Fatal(f"Error: starting kubernetes: preparing server: failed to normalize server token; {exc}") from None
+            # k3s: the error of clientaccess.ParseAndValidateToken, wrapped by pkg/daemons/control
+            # ("preparing server") and pkg/server ("starting kubernetes"); the server exits.
+            raise util.Fatal(f"Error: starting kubernetes: preparing server: {exc}") from None
         util.info(f"Joining etcd cluster via {url}")
         ctx = client.context(ca)
         try:

@@ -2,7 +2,7 @@ import pytest
 
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import member_matches, summary
 from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_lifecycle import (
-    PlanError, apply_plan, delete_plan, parse_version, render_plan, upgrade_check)
+    API_ONLY_NOTE, PlanError, apply_plan, delete_plan, parse_version, render_plan, upgrade_check)
 
 
 def inv(masters=3, nodes=2):
@@ -77,6 +77,44 @@ def test_gone_from_inventory_comes_from_record_and_api():
     assert [(t["host"], t["node"]) for t in plan["delete"]] == [("10.0.1.2", "host-n2")]
     # converged: nothing
     assert delete_plan(inv(), live(), record)["delete"] == []
+
+
+def test_hosts_the_inventory_does_not_list_are_api_only():
+    inventory = inv(nodes=1)
+    record = {"masters": ["m1", "m2", "m3"], "nodes": ["n1", "n2"], "addresses": {"n2": "10.0.1.2"}}
+    rogue = {"name": "rogue", "addresses": ["10.9.9.9"], "server": False, "etcd": False, "ready": True}
+    plan = delete_plan(inventory, live() + [rogue], record)
+    assert [(t["host"], t["address"], t["node"], t["in_inventory"]) for t in plan["delete"]] == [
+        ("n2", "10.0.1.2", "host-n2", False), ("10.9.9.9", "10.9.9.9", "rogue", False)]
+    lines = render_plan(plan)
+    assert lines == ["delete agent n2 (10.0.1.2, node host-n2): " + API_ONLY_NOTE,
+                     "delete agent 10.9.9.9 (10.9.9.9, node rogue): " + API_ONLY_NOTE]
+    assert "the host itself was not touched" in API_ONLY_NOTE
+    # named by its API address or node name: still API-only
+    for wanted in ("10.9.9.9", "rogue"):
+        target, = delete_plan(inventory, live() + [rogue], record, delete_hosts=[wanted])["delete"]
+        assert (target["node"], target["in_inventory"]) == ("rogue", False)
+
+
+def test_inventory_host_keeps_the_inventory_address_whatever_its_node_reports():
+    inventory = inv()
+    inventory["box"] = {"address": "10.0.2.1", "role": "agent"}
+    nodes = live() + [{"name": "box", "addresses": ["10.6.6.6"], "server": False, "etcd": False, "ready": True}]
+    for wanted in ("10.6.6.6", "box"):
+        target, = delete_plan(inventory, nodes, delete_hosts=[wanted])["delete"]
+        assert (target["host"], target["address"], target["node"], target["in_inventory"]) == (
+            "box", "10.0.2.1", "box", True)
+    assert delete_plan(inventory, nodes)["delete"] == []  # listed by name: not a deletion
+    assert render_plan({"delete": [dict(target)]}) == ["delete agent box (10.0.2.1, node box)"]
+
+
+def test_apply_warns_of_a_listed_host_that_runs_k3s_without_a_node():
+    plan = apply_plan(inv(nodes=2), live(nodes=1), {}, None, {"n2": {"live": True, "has_data": False}})
+    assert plan["join"] == ["n2"]
+    assert plan["warnings"] == ["n2 runs k3s but the API has no Node for it: reset it first "
+                                "(playbooks/reset.yml --limit n2), then apply"]
+    assert apply_plan(inv(nodes=2), live(nodes=1), {}, None, {"n2": {"live": False}})["warnings"] == []
+    assert apply_plan(inv(nodes=2), None, {}, None, {"n2": {"live": True}})["warnings"] == []
 
 
 def test_already_deleted_named_host_is_a_noop_with_warning():

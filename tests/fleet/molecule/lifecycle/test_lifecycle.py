@@ -3,10 +3,14 @@
 must report changed=0.
 
 Molecule's converge installed what the Clusterfile lists (m1, m2, n1) and its idempotence step
-re-ran it; from there: apply adds a master and a node -> unsafe deletions refused -> delete a
-node (gone from the Clusterfile) -> upgrade v1.25.3 -> v1.26.0 while the API is probed every
+re-ran it; from there: apply adds a master and a node -> every node's token file holds the secure
+K10<CA hash> form, the hash that of the CA the server serves -> a controller that lost its token
+file recovers it from a live server and changes nothing -> a joiner whose token names another CA
+is refused (agent retries, server exits) -> unsafe deletions refused -> delete a node (gone from
+the Clusterfile) -> a Node registered by hand with a foreign --node-ip is removed at the API level
+and nothing connects to that address -> upgrade v1.25.3 -> v1.26.0 while the API is probed every
 0.5 s -> a downgrade and a skipped minor are refused -> an unreachable node is removed at the API
-level -> reset.
+level -> reset. The fleet's n3 is never in the Clusterfile: the tests run stand-ins on it by hand.
 
 The steps depend on each other and run in file order. ansible-playbook runs as a user would run
 it, on the scenario's image store (SEAL_IMAGE_STORE, where prepare built both versions) and
@@ -15,6 +19,7 @@ state directory (~/.seal/mlc under the scenario's HOME).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -46,6 +51,8 @@ LEFTOVERS = ("pgrep -af 'k3s (server|agent)'; systemctl list-unit-files 'k3s*' -
              "grep -c seal.cluster /etc/hosts; ip -o link show | grep -E 'cni0|flannel'; "
              "iptables-save | grep -ciE 'KUBE-|CNI-|flannel'")
 PROBE_MAX_FAILED_PCT = 5.0
+SECURE_TOKEN = re.compile(r"^K10([0-9a-f]{64})::server:([0-9a-f]{32})$")
+ROGUE = NAME + "-rogue"
 
 
 class Lifecycle:
@@ -53,7 +60,8 @@ class Lifecycle:
         self.state = state
         self.work = work
         self.masters = [n for n in state["nodes"] if n["role"] == "master"]
-        self.agents = [n for n in state["nodes"] if n["role"] == "node"]
+        # n3 stays out of every Clusterfile: the tests start stand-ins on it by hand
+        self.agents = [n for n in state["nodes"] if n["role"] == "node" and n["name"] != NAME + "-n3"]
         self.store = os.environ["SEAL_IMAGE_STORE"]
         self.images = {version: "k3s:" + version.split("+")[0] for version in (OLD, NEW)}
         self.state_dir = os.path.expanduser("~/.seal/" + NAME)
@@ -112,6 +120,28 @@ class Lifecycle:
         if check:
             assert proc.returncode == 0, proc.stderr
         return proc.stdout
+
+    def podman(self, *args, check=True):
+        proc = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120, check=False,
+                              env=dict(os.environ, CONTAINERS_CONF=fleet.containers_conf()))
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def by_name(self, suffix):
+        return next(n for n in self.state["nodes"] if n["name"] == NAME + suffix)
+
+    def put(self, node, path, content):
+        """A 0600 file on a node, its content through stdin (never in argv)."""
+        subprocess.run(fleet.ssh_argv(node["ip"], self.state["key"]) + ["umask 077; cat > " + path], input=content,
+                       text=True, capture_output=True, timeout=60, check=True)
+
+    def install_standin(self, node):
+        """Copy the cluster's k3s (the stand-in) from m1 to a node the inventory does not list."""
+        binary = subprocess.run(fleet.ssh_argv(self.masters[0]["ip"], self.state["key"]) + ["cat /usr/local/bin/k3s"],
+                                capture_output=True, timeout=120, check=True).stdout
+        subprocess.run(fleet.ssh_argv(node["ip"], self.state["key"]) + ["cat > /usr/local/bin/k3s && chmod 755 /usr/local/bin/k3s"],
+                       input=binary, capture_output=True, timeout=120, check=True)
 
     def nodes(self):
         return {n["metadata"]["name"]: n for n in
@@ -206,6 +236,79 @@ def test_2_apply_adds_a_master_and_a_node(lc):
     assert len(lc.members()) == 3
 
 
+def test_2b_joins_use_the_secure_token_of_the_served_ca(lc):
+    """Read from the nodes' own token files, compared with /cacerts as m1 serves it."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with urllib.request.urlopen("https://%s:6443/cacerts" % lc.masters[0]["ip"], context=ctx, timeout=10) as resp:
+        served = hashlib.sha256(resp.read()).hexdigest()
+    passwords = set()
+    for node in lc.masters + lc.agents[:2]:
+        mode, text = lc.ssh(node, "stat -c %a /etc/rancher/k3s/token && cat /etc/rancher/k3s/token").split("\n", 1)
+        match = SECURE_TOKEN.match(text.strip())
+        assert match, "%s: token file is not K10<64 hex>::server:<password>" % node["name"]
+        assert match.group(1) == served, "%s: token names CA %s, the server serves %s" % (node["name"], match.group(1), served)
+        assert mode == "600"
+        passwords.add(match.group(2))
+    with open(os.path.join(lc.state_dir, "token"), encoding="utf-8") as f:
+        assert passwords == {f.read().strip()}
+
+
+def test_2c_lost_controller_token_is_recovered_from_a_live_server(lc):
+    inv = lc.inventory(3, 2)
+    path = os.path.join(lc.state_dir, "token")
+    with open(path, encoding="utf-8") as f:
+        before = f.read()
+    os.unlink(path)
+    out, recap = lc.play("run.yml", inv, OLD)
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+    assert "Keep the token recovered from a live server in %s" % path in out
+    assert before.strip() not in out
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == before
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_2c_lost_registry_ca_is_not_made_anew_for_a_running_cluster(lc):
+    """The CA's key never left the controller: without it the run stops before any host changes."""
+    inv = lc.inventory(3, 2)
+    registry = os.path.join(lc.state_dir, "registry")
+    os.rename(registry, registry + ".away")
+    try:
+        out, recap = lc.play("run.yml", inv, OLD, expect_rc=2)
+        assert not os.path.exists(os.path.join(registry, "ca.crt"))
+    finally:
+        shutil.rmtree(registry, ignore_errors=True)
+        os.rename(registry + ".away", registry)
+    assert "the registry CA of cluster %s is not on this controller" % NAME in " ".join(out.split())
+    assert "seal_registry_new_ca=true" in out
+    assert all(r["changed"] == 0 for r in recap.values()), recap
+
+
+def test_2d_joiners_refuse_a_server_whose_ca_is_not_the_tokens(lc):
+    """A stand-in agent and server started by hand on n3 (not in the inventory) with the cluster's
+    token but another CA's hash: the agent keeps retrying, the server exits, no Node appears."""
+    n3 = lc.by_name("-n3")
+    lc.install_standin(n3)
+    token = lc.ssh(lc.masters[0], "cat /etc/rancher/k3s/token").strip()
+    other = hashlib.sha256(b"another cluster's CA").hexdigest()
+    lc.put(n3, "/root/wrong-ca-token", "K10%s::%s\n" % (other, token.split("::", 1)[1]))
+    url = "https://%s:6443" % lc.masters[0]["ip"]
+    message = "token CA hash does not match the Cluster CA certificate hash: %s != " % other
+    agent = subprocess.run(fleet.ssh_argv(n3["ip"], lc.state["key"]) + [
+        "timeout 15 k3s agent --server %s --token-file /root/wrong-ca-token --node-name %s-wrong-ca "
+        "--data-dir /var/lib/wrong-ca-agent 2>&1; echo rc=$?" % (url, NAME)], capture_output=True, text=True, timeout=60)
+    assert agent.stdout.count(message) >= 2, agent.stdout[-3000:]  # retried
+    assert "rc=124" in agent.stdout  # still running when timeout stopped it
+    server = subprocess.run(fleet.ssh_argv(n3["ip"], lc.state["key"]) + [
+        "timeout 30 k3s server --server %s --token-file /root/wrong-ca-token --node-name %s-wrong-ca "
+        "--data-dir /var/lib/wrong-ca-server 2>&1; echo rc=$?" % (url, NAME)], capture_output=True, text=True, timeout=60)
+    assert message in server.stdout, server.stdout[-3000:]
+    assert "rc=124" not in server.stdout and "rc=0" not in server.stdout  # exited on its own, failing
+    assert NAME + "-wrong-ca" not in lc.nodes()
+    lc.ssh(n3, "rm -rf /root/wrong-ca-token /var/lib/wrong-ca-agent /var/lib/wrong-ca-server")
+
+
 def test_3_unsafe_deletions_are_refused_before_any_change(lc):
     inv = lc.inventory(3, 2)
     out, recap = lc.play("delete.yml", inv, OLD, "-e", "delete_hosts=" + lc.masters[2]["ip"], expect_rc=2)
@@ -218,13 +321,60 @@ def test_3_unsafe_deletions_are_refused_before_any_change(lc):
 
 
 def test_4_delete_a_node_gone_from_the_inventory(lc):
+    """A host gone from the inventory is removed at the API level only: its host is not touched
+    (the collection no longer knows how to reach it); the user resets it by listing it again."""
     inv = lc.inventory(3, 1)
+    n2 = lc.agents[1]
     out = lc.converge("delete.yml", inv)
-    assert "delete agent %s" % lc.agents[1]["ip"] in out
+    assert "delete agent %s (%s, node %s-n2): not in the inventory: removed from the API only; the host itself was not " \
+           "touched" % (n2["ip"], n2["ip"], NAME) in " ".join(out.split())
     assert NAME + "-n2" not in lc.nodes()
-    assert lc.ssh(lc.agents[1], LEFTOVERS, check=False).split() == ["0", "0"]
+    assert lc.ssh(n2, "systemctl is-active k3s-agent", check=False).strip() == "active"  # not touched
     record = json.loads(lc.ssh(lc.masters[0], "cat /var/lib/seal/%s/applied.json" % NAME))
     assert record["nodes"] == [lc.agents[0]["ip"]]
+    lc.converge("reset.yml", lc.inventory(3, 2), OLD, "--limit", n2["ip"])
+    assert lc.ssh(n2, LEFTOVERS, check=False).split() == ["0", "0"]
+    assert sorted(lc.nodes()) == [NAME + suffix for suffix in ("-m1", "-m2", "-m3", "-n1")]
+
+
+def test_4b_foreign_node_ip_is_removed_at_the_api_level_without_connecting(lc):
+    """Anyone with the agent token can register a Node with any --node-ip: here a stand-in agent
+    on n3 claims n2's address (n2 and n3 are not in the inventory). apply.yml removes the Node
+    through the API and never connects to n2 (its sshd logs every connection)."""
+    inv = lc.inventory(3, 1)
+    n2, n3 = lc.agents[1], lc.by_name("-n3")
+    assert n2["ip"] not in open(inv, encoding="utf-8").read() and n3["ip"] not in open(inv, encoding="utf-8").read()
+    lc.install_standin(n3)
+    lc.put(n3, "/root/rogue-token", lc.ssh(lc.agents[0], "cat /etc/rancher/k3s/token"))
+    lc.ssh(n3, "systemd-run --unit rogue-agent /usr/local/bin/k3s agent --server https://%s:6443 --token-file /root/rogue-token "
+               "--node-ip %s --node-name %s --data-dir /var/lib/rogue" % (lc.masters[0]["ip"], n2["ip"], ROGUE))
+    deadline = time.monotonic() + 60
+    while ROGUE not in lc.nodes():
+        assert time.monotonic() < deadline, "the rogue agent did not register"
+        time.sleep(2)
+    assert [a["address"] for a in lc.nodes()[ROGUE]["status"]["addresses"] if a["type"] == "InternalIP"] == [n2["ip"]]
+    # n2's sshd logs every connection (VERBOSE: "Connection from ..."); read through podman, not SSH
+    container = n2["name"]
+    lc.podman("exec", container, "sh", "-c", "echo 'LogLevel VERBOSE' > /etc/ssh/sshd_config.d/seal-test.conf && systemctl reload ssh")
+    since = lc.podman("exec", container, "date", "+%s").strip()
+    time.sleep(1)
+    # a fresh SSH control path: a master connection left by an earlier run (ControlPersist)
+    # would carry a new session to n2 without a new TCP connection, unseen by sshd's log
+    out, recap = lc.play("apply.yml", inv, OLD, env={"ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(dir=lc.work)})
+    assert "delete agent %s (%s, node %s): not in the inventory: removed from the API only; the host itself was not " \
+           "touched" % (n2["ip"], n2["ip"], ROGUE) in " ".join(out.split())
+    assert ROGUE not in lc.nodes()
+    assert n2["ip"] not in recap
+    log = lc.podman("exec", container, "journalctl", "-u", "ssh", "--since", "@" + since, "--no-pager", "-o", "cat")
+    assert "Connection from" not in log and "Accepted" not in log, log
+    # the check can fail: a connection does show
+    lc.ssh(n2, "true")
+    log = lc.podman("exec", container, "journalctl", "-u", "ssh", "--since", "@" + since, "--no-pager", "-o", "cat")
+    assert "Connection from" in log, log
+    lc.ssh(n3, "systemctl stop rogue-agent; rm -rf /root/rogue-token /var/lib/rogue /etc/rancher/node")
+    lc.podman("exec", container, "sh", "-c", "rm /etc/ssh/sshd_config.d/seal-test.conf && systemctl reload ssh")
+    _out, recap = lc.play("apply.yml", inv, OLD)
+    assert all(r["changed"] == 0 for r in recap.values()), recap
 
 
 def test_5_upgrade_with_api_probe(lc):

@@ -1,0 +1,52 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster token on the controller: where the servers keep it, its password, its secure form."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
+
+
+def k3s_token_sources(masters, hostvars):
+    """From the masters' k3s_query: who holds DATA/server/token (live servers first), who holds
+    server data, who was checked."""
+    checked, holders, live, holding = [], [], [], []
+    for host in masters or []:
+        query = hostvars[host].get("k3s_query") or {}
+        if "has_token" not in query:
+            continue  # not read (unreachable): not checked
+        checked.append(host)
+        if query.get("has_token"):
+            (live if query.get("live") else holders).append(host)
+        if query.get("has_token") or query.get("holds_data") or query.get("has_data"):
+            holding.append(host)
+    return {"file": os.path.join(layout.DATA_DIR, "server", "token"), "holders": live + holders,
+            "holding_data": holding, "checked": checked}
+
+
+def k3s_token_password(token):
+    try:
+        return k3s_token.password(token)
+    except k3s_token.TokenError as exc:
+        raise AnsibleFilterError("the cluster token is not one k3s accepts: %s" % exc) from None
+
+
+def k3s_token_secure(token, ca_hash):
+    """ca_hash: the hash, or a secure token (e.g. the one k3s wrote) whose hash is taken."""
+    try:
+        if str(ca_hash or "").startswith(k3s_token.PREFIX):
+            ca_hash = k3s_token.parse(ca_hash)[0]
+        return k3s_token.secure(ca_hash, token)
+    except k3s_token.TokenError as exc:
+        raise AnsibleFilterError("cannot make the secure token: %s" % exc) from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"k3s_token_sources": k3s_token_sources, "k3s_token_password": k3s_token_password,
+                "k3s_token_secure": k3s_token_secure}

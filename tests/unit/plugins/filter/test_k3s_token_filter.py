@@ -1,0 +1,32 @@
+"""Filters the playbooks use to find, check and shape the cluster token."""
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.seal.cluster.plugins.filter.k3s_token import (
+    k3s_token_password, k3s_token_secure, k3s_token_sources)
+
+HASH = "c" * 64
+
+
+def test_sources_live_holders_first_and_unreachable_not_checked():
+    hostvars = {
+        "m1": {"k3s_query": {"has_token": True, "live": False, "holds_data": True}},
+        "m2": {"k3s_query": {"has_token": True, "live": True, "holds_data": True}},
+        "m3": {"k3s_query": {"has_token": False, "live": False, "holds_data": True}},
+        "m4": {"k3s_query": {"has_token": False, "live": False, "holds_data": False}},
+        "m5": {},
+    }
+    out = k3s_token_sources(["m1", "m2", "m3", "m4", "m5"], hostvars)
+    assert out == {"file": "/var/lib/rancher/k3s/server/token", "holders": ["m2", "m1"],
+                   "holding_data": ["m1", "m2", "m3"], "checked": ["m1", "m2", "m3", "m4"]}
+
+
+def test_password_and_secure_form():
+    held = "K10%s::server:%s" % (HASH, "9" * 32)
+    assert k3s_token_password(held) == "9" * 32 == k3s_token_password("9" * 32)
+    assert k3s_token_secure("9" * 32, held) == held == k3s_token_secure(held, HASH)
+    with pytest.raises(AnsibleFilterError, match="invalid token CA hash length") as err:
+        k3s_token_password("K10abc::server:secret-pw")
+    assert "secret-pw" not in str(err.value)
+    with pytest.raises(AnsibleFilterError, match="64 lowercase hex"):
+        k3s_token_secure("pw", "nothash")
