@@ -29,6 +29,11 @@ def test_build_holds_collection_only(tmp_path):
     assert {"inventories/ha/Clusterfile", "inventories/estate/hosts.yml"} <= set(names)
     leaked = [n for n in names if any(n.startswith(p) or p in n for p in NOT_SHIPPED)]
     assert leaked == []
+    # nothing git does not track (caches such as .hypothesis/, build output) is ever shipped
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
+    untracked = [n for n in names if n not in tracked and n not in ("MANIFEST.json", "FILES.json")
+                 and not any(t.startswith(n + "/") for t in tracked)]
+    assert untracked == []
 
 
 def test_a_users_default_inventory_is_never_packed(tmp_path):
