@@ -20,17 +20,8 @@ def hv(host):
     return host.ansible.get_variables()
 
 
-def plain(value):
-    """Inventory secrets reach testinfra as {"__ansible_unsafe": value}."""
-    if isinstance(value, dict):
-        return plain(value["__ansible_unsafe"]) if set(value) == {"__ansible_unsafe"} else {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def settings(host):
-    spec = plain(hv(host).get("seal_registry") or {})
+    spec = hv(host).get("seal_registry") or {}
     local = dict(spec.get("localRegistry") or {})
     return {"domain": local.get("domain", "sea.hub"), "port": int(local.get("port", 5000)),
             "user": local.get("username"), "password": local.get("password"), "ha": bool(local.get("ha"))}
