@@ -40,7 +40,7 @@ options:
       - V(schedulable) uncordons it.
     type: str
     choices: [absent, drained, schedulable]
-    default: absent
+    required: true
   drain:
     description: With O(state=absent), drain before deleting.
     type: bool
@@ -126,8 +126,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
-
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
     API_ONLY_NOTE, Etcd, KubeError, get_node, kubectl, member_matches, summary)
 
@@ -141,7 +142,7 @@ class NodeManager:
         self.etcd = Etcd(self.p["data_dir"])
 
     def fail(self, msg, **kw):
-        self.module.fail_json(msg="%s: %s" % (self.who, msg), actions=self.actions, **kw)
+        raise ModuleFailure("%s: %s" % (self.who, msg), actions=self.actions, **kw)
 
     def kubectl(self, *args):
         return kubectl(self.module, *args, kubeconfig=self.p["kubeconfig"])
@@ -268,7 +269,7 @@ class NodeManager:
         if self.module._diff and self.actions:
             result["diff"] = {"before_header": "node/%s" % self.p["name"], "after_header": "node/%s" % self.p["name"],
                               "before": before, "after": after}
-        self.module.exit_json(**result)
+        return result
 
     @staticmethod
     def describe(node):
@@ -283,7 +284,7 @@ def main():
             name=dict(type="str", required=True),
             address=dict(type="str"),
             host=dict(type="str"),
-            state=dict(type="str", default="absent", choices=["absent", "drained", "schedulable"]),
+            state=dict(type="str", required=True, choices=["absent", "drained", "schedulable"]),
             drain=dict(type="bool", default=True),
             drain_timeout=dict(type="int", default=120),
             delete_timeout=dict(type="int", default=120),
@@ -291,8 +292,8 @@ def main():
             force=dict(type="bool", default=False),
             reachable=dict(type="bool", default=True),
             in_inventory=dict(type="bool", default=True),
-            kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
-            data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+            kubeconfig=dict(type="path", default=layout.KUBECONFIG),
+            data_dir=dict(type="path", default=layout.DATA_DIR),
         ),
         supports_check_mode=True,
     )
@@ -300,9 +301,12 @@ def main():
         names.check_node_name(module.params["name"], "name")
         if module.params["address"]:
             module.params["address"] = names.check_ip(module.params["address"], "address")
+        result = NodeManager(module).run()
     except names.InvalidName as exc:
         module.fail_json(msg=str(exc))
-    NodeManager(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
