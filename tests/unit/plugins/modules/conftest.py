@@ -1,0 +1,60 @@
+"""Run a module's main() in this process with its manager pointed at a temporary host root and
+at a recording runner instead of the host's programs (systemctl, ip, iptables, k3s)."""
+import json
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+
+class FakeRunner:
+    """The host's programs, as a table: answers[(name, *args)] -> (rc, out, err) or a callable
+    taking the argv; every call is recorded in `calls` (argv lists, program by name)."""
+
+    def __init__(self, answers=None, programs=("systemctl", "journalctl", "ip", "umount", "iptables-save",
+                                               "iptables-restore", "ip6tables-save", "ip6tables-restore")):
+        self.answers = dict(answers or {})
+        self.programs = set(programs)
+        self.calls = []
+        self.inputs = []
+
+    def which(self, name):
+        return "/fake/bin/" + name if name in self.programs else None
+
+    def run(self, argv, data=None, binary_data=False):
+        argv = [a.rsplit("/", 1)[-1] if a.startswith("/fake/bin/") else a for a in argv]
+        self.calls.append(argv)
+        self.inputs.append(data)
+        for key in (tuple(argv), argv[0], "*"):
+            if key in self.answers:
+                answer = self.answers[key]
+                return answer(argv) if callable(answer) else answer
+        return 0, "", ""
+
+    def cmd(self, name, *args, data=None, binary_data=False):
+        if name not in self.programs:
+            return 127, "", ""
+        return self.run([name] + list(args), data=data, binary_data=binary_data)
+
+    def called(self, *prefix):
+        return [c for c in self.calls if tuple(c[:len(prefix)]) == prefix]
+
+
+@pytest.fixture
+def run_main(monkeypatch, capsys):
+    """run_main(module, args, check=False, diff=False) -> the result main() printed."""
+    def run(module, args, check=False, diff=False):
+        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+        monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+        capsys.readouterr()
+        with pytest.raises(SystemExit):
+            module.main()
+        return json.loads(capsys.readouterr().out)
+    return run
+
+
+@pytest.fixture
+def fake_runner():
+    """The FakeRunner class (tests build one per run)."""
+    return FakeRunner
