@@ -40,6 +40,14 @@ def read_text(path):
         return None
 
 
+def list_dir(path):
+    """The names in a directory; [] when it is missing or unreadable."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def file_mode(path):
     try:
         return os.stat(path).st_mode & 0o7777

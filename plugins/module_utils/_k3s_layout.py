@@ -51,34 +51,12 @@ class Layout:
 
     def __init__(self, root="/"):
         self.root = root
+        self.bin_dir, self.k3s_bin, self.config, self.registries, self.kubeconfig, self.unit_dir = (
+            self.path(p) for p in (BIN_DIR, K3S_BIN, CONFIG, REGISTRIES, KUBECONFIG, UNIT_DIR))
 
     def path(self, path):
         """A host path (absolute, as k3s sees it) under this root."""
         return path if self.root in ("", "/") else os.path.join(self.root, path.lstrip("/"))
-
-    @property
-    def bin_dir(self):
-        return self.path(BIN_DIR)
-
-    @property
-    def k3s_bin(self):
-        return self.path(K3S_BIN)
-
-    @property
-    def config(self):
-        return self.path(CONFIG)
-
-    @property
-    def registries(self):
-        return self.path(REGISTRIES)
-
-    @property
-    def kubeconfig(self):
-        return self.path(KUBECONFIG)
-
-    @property
-    def unit_dir(self):
-        return self.path(UNIT_DIR)
 
     def unit_path(self, role):
         return self.path(unit_path(role))

@@ -83,7 +83,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
-from ansible_collections.seal.cluster.plugins.module_utils._files import remove_path
+from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, remove_path
 from ansible_collections.seal.cluster.plugins.module_utils._registry_client import CA_DIR
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd
 
@@ -143,7 +143,7 @@ class Resetter:
         data = os.path.realpath(self.module.params["data_dir"])
         proc = self.host.path("/proc")
         victims = []
-        for pid in filter(str.isdigit, _listdir(proc)):
+        for pid in filter(str.isdigit, list_dir(proc)):
             try:
                 exe = os.readlink(os.path.join(proc, pid, "exe"))
                 with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
@@ -181,7 +181,7 @@ class Resetter:
 
     def interfaces(self):
         net = self.host.path("/sys/class/net")
-        for name in sorted(_listdir(net)):
+        for name in sorted(list_dir(net)):
             master = os.path.join(net, name, "master")
             enslaved = os.path.islink(master) and os.path.basename(os.readlink(master)) == "cni0"
             if name in INTERFACES or enslaved:
@@ -230,13 +230,6 @@ class Resetter:
         self.iptables()
         self.files(units)
         return {"changed": bool(self.removed), "removed": self.removed}
-
-
-def _listdir(path):
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
 
 
 def main():

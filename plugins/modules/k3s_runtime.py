@@ -230,7 +230,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
-from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, read_text, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, list_dir, read_text, sha256_file
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd, SystemdError
 from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
 
@@ -508,7 +508,7 @@ class K3sRuntime:
                     live=active == "active", version=self.version(), config_server=server,
                     has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
                     has_token=self.server_token() is not None,
-                    holds_data=bool(_listdir(db) or _listdir(tls)),
+                    holds_data=bool(list_dir(db) or list_dir(tls)),
                     token_ca_hash=self.server_ca_hash(), changed_items=[], restarted=False)
 
     def run(self):
@@ -553,13 +553,6 @@ class K3sRuntime:
         if self.module._diff:
             result["diff"] = self.diffs
         return result
-
-
-def _listdir(path):
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
 
 
 def main():
