@@ -112,7 +112,9 @@ options:
 attributes:
   check_mode:
     support: full
-    details: A running registry with nothing to change is still checked (read-only requests).
+    details:
+      - A running registry with nothing to change is still checked (read-only requests).
+      - When something would change, the registry is not checked, since the new state is not running yet.
   diff_mode:
     support: full
     details: Secret files are shown as a size marker only.
