@@ -269,7 +269,7 @@ class K3sRuntime:
         for key in ("token", "agent-token"):
             if key in config:
                 raise ModuleFailure("config: put the %s in the %s option, not in config (it would be stored in config.yaml)"
-                                % (key, key.replace("-", "_")))
+                                    % (key, key.replace("-", "_")))
         if self.role == "agent":
             bad = sorted(k for k in config if k.rstrip("+") in layout.SERVER_ONLY_KEYS)
             if bad:
