@@ -41,8 +41,10 @@ def member_matches(member, node_name, address):
     return False
 
 
-def kubectl(module, *args, kubeconfig=KUBECONFIG):
-    return module.run_command([K3S, "kubectl", "--kubeconfig", kubeconfig] + list(args))
+def kubectl(module, *args, kubeconfig=KUBECONFIG, k3s=K3S):
+    """`k3s kubectl` as root with the server's kubeconfig; module is an AnsibleModule or a
+    _systemd.Runner (anything with run_command)."""
+    return module.run_command([k3s, "kubectl", "--kubeconfig", kubeconfig] + list(args))
 
 
 def taint_id(t):

@@ -27,6 +27,8 @@ class Runner:
     def run(self, argv, data=None, binary_data=False):
         return self.module.run_command(list(argv), data=data, binary_data=binary_data)
 
+    run_command = run
+
     def cmd(self, name, *args, data=None, binary_data=False):
         """Run a program by name; (127, "", "") when the host has no such program."""
         exe = self.which(name)

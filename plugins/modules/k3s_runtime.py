@@ -226,6 +226,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
@@ -466,7 +467,7 @@ class K3sRuntime:
         return names.node_name(self.p["config"].get("node-name"))
 
     def kubectl(self, *args):
-        return self.runner.run([self.host.k3s_bin, "kubectl", "--kubeconfig", self.host.kubeconfig] + list(args))
+        return kube.kubectl(self.runner, *args, kubeconfig=self.host.kubeconfig, k3s=self.host.k3s_bin)
 
     def wait_ready(self):
         deadline = time.monotonic() + self.p["wait_timeout"]

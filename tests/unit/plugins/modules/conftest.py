@@ -31,6 +31,8 @@ class FakeRunner:
                 return answer(argv) if callable(answer) else answer
         return 0, "", ""
 
+    run_command = run
+
     def cmd(self, name, *args, data=None, binary_data=False):
         if name not in self.programs:
             return 127, "", ""
