@@ -84,7 +84,10 @@ options:
     default: /var/lib/rancher/k3s
 attributes:
   check_mode:
-    support: full
+    support: partial
+    details:
+      - The Node and etcd members are read; a cordon, a drain of a schedulable node and a deletion are predicted.
+      - A cordoned node's remaining pods are not listed, so their eviction shows only in a real run.
   diff_mode:
     support: full
   idempotent:
@@ -131,11 +134,13 @@ from ansible_collections.seal.cluster.plugins.module_utils import _names as name
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
     API_ONLY_NOTE, Etcd, KubeError, get_node, kubectl, member_matches, summary)
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
 
 
 class NodeManager:
-    def __init__(self, module):
+    def __init__(self, module, runner=None):
         self.module = module
+        self.runner = runner or Runner(module)
         self.p = module.params
         self.who = "node %s (host %s)" % (self.p["name"], self.p["host"] or self.p["address"] or self.p["name"])
         self.actions = []
@@ -145,11 +150,11 @@ class NodeManager:
         raise ModuleFailure("%s: %s" % (self.who, msg), actions=self.actions, **kw)
 
     def kubectl(self, *args):
-        return kubectl(self.module, *args, kubeconfig=self.p["kubeconfig"])
+        return kubectl(self.runner, *args, kubeconfig=self.p["kubeconfig"])
 
     def node(self):
         try:
-            node = get_node(self.module, self.p["name"], self.p["kubeconfig"])
+            node = get_node(self.runner, self.p["name"], self.p["kubeconfig"])
         except KubeError as exc:
             self.fail("the API does not answer: %s" % exc)
         return summary(node) if node else None
@@ -166,7 +171,7 @@ class NodeManager:
         return [m for m in members if m["name"] == named or member_matches(m, self.p["name"], address)]
 
     def cordon(self, node, value):
-        if node["unschedulable"] == value:
+        if node["unschedulable"] == value or ("cordon" if value else "uncordon") in self.actions:
             return
         self.actions.append("cordon" if value else "uncordon")
         if self.module.check_mode:
@@ -259,9 +264,9 @@ class NodeManager:
         elif node is None:
             self.fail("no such node in the cluster")
         elif state == "drained":
-            if not node["unschedulable"]:
-                self.cordon(node, True)
-            self.drain(dict(node, unschedulable=True), must_finish=True)
+            # the node as it was: a schedulable node's drain is a change in check mode and in a real run alike
+            self.cordon(node, True)
+            self.drain(node, must_finish=True)
         else:
             self.cordon(node, False)
         after = "absent\n" if state == "absent" else self.describe(dict(node, unschedulable=state == "drained"))
