@@ -42,6 +42,39 @@ class FakeRunner:
         return [c for c in self.calls if tuple(c[:len(prefix)]) == prefix]
 
 
+class FakeUnits:
+    """systemctl as a module sees it: is-active and is-enabled answer from the state that start,
+    restart, enable and disable --now set; on_start(argv) runs at each start and may return a
+    failure (rc, out, err)."""
+
+    def __init__(self, on_start=None):
+        self.active, self.enabled = "inactive", "disabled"
+        self.on_start = on_start
+
+    def systemctl(self, argv):
+        verb = argv[1]
+        if verb == "is-active":
+            return (0 if self.active == "active" else 3), self.active + "\n", ""
+        if verb == "is-enabled":
+            return (0 if self.enabled == "enabled" else 1), self.enabled + "\n", ""
+        if verb in ("start", "restart"):
+            failure = self.on_start(argv) if self.on_start else None
+            if failure:
+                return failure
+            self.active = "active"
+        if verb == "enable":
+            self.enabled = "enabled"
+        if argv[1:3] == ["disable", "--now"]:
+            self.active, self.enabled = "inactive", "disabled"
+        return 0, "", ""
+
+
+@pytest.fixture
+def fake_units():
+    """The FakeUnits class."""
+    return FakeUnits
+
+
 @pytest.fixture
 def run_main(monkeypatch, capsys):
     """run_main(module, args, check=False, diff=False) -> the result main() printed."""

@@ -21,31 +21,25 @@ class Host:
     """systemd and k3s as far as k3s_runtime sees them: start writes the server token as k3s
     does (DATA/server/token, secure form)."""
 
-    def __init__(self, tmp_path, fake_runner, fail_start=False):
+    def __init__(self, tmp_path, fake_runner, fake_units, fail_start=False):
         self.root = tmp_path / "root"
         self.layout = Layout(str(self.root))
         self.data = self.layout.path("/var/lib/rancher/k3s")
-        self.active, self.enabled = "inactive", "disabled"
         self.fail_start = fail_start
+        self.units = fake_units(on_start=self.start)
         self.runner = fake_runner({"*": self.answer}, programs=("systemctl", "journalctl"))
+
+    def start(self, _argv):
+        if self.fail_start:
+            return 1, "", "Job for k3s.service failed"
+        os.makedirs(os.path.join(self.data, "server"), exist_ok=True)
+        with open(os.path.join(self.data, "server", "token"), "w", encoding="utf-8") as f:
+            f.write(HELD + "\n")
+        return None
 
     def answer(self, argv):
         if argv[0] == "systemctl":
-            verb = argv[1]
-            if verb == "is-active":
-                return (0 if self.active == "active" else 3), self.active + "\n", ""
-            if verb == "is-enabled":
-                return (0 if self.enabled == "enabled" else 1), self.enabled + "\n", ""
-            if verb in ("start", "restart"):
-                if self.fail_start:
-                    return 1, "", "Job for k3s.service failed"
-                self.active = "active"
-                os.makedirs(os.path.join(self.data, "server"), exist_ok=True)
-                with open(os.path.join(self.data, "server", "token"), "w", encoding="utf-8") as f:
-                    f.write(HELD + "\n")
-            if verb == "enable":
-                self.enabled = "enabled"
-            return 0, "", ""
+            return self.units.systemctl(argv)
         if argv[0] == "journalctl":
             return 0, "level=info msg=\"token %s\"\nlevel=fatal msg=\"failed\"\n" % PASSWORD, ""
         assert argv[0] == self.layout.k3s_bin, argv
@@ -97,8 +91,8 @@ def files_under(root):
     return sorted(os.path.relpath(os.path.join(d, f), root) for d, _dirs, names in os.walk(root) for f in names)
 
 
-def test_check_apply_idempotent_then_changed(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
-    host = Host(tmp_path, fake_runner)
+def test_check_apply_idempotent_then_changed(run_main, monkeypatch, tmp_path, rootfs, fake_runner, fake_units):
+    host = Host(tmp_path, fake_runner, fake_units)
     layout = host.layout
     module_args = args(host, rootfs)
 
@@ -141,8 +135,8 @@ def test_check_apply_idempotent_then_changed(run_main, monkeypatch, tmp_path, ro
     assert host.verbs() == ["restart"]
 
 
-def test_a_failed_start_is_reported_from_main_with_the_journal(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
-    host = Host(tmp_path, fake_runner, fail_start=True)
+def test_a_failed_start_is_reported_from_main_with_the_journal(run_main, monkeypatch, tmp_path, rootfs, fake_runner, fake_units):
+    host = Host(tmp_path, fake_runner, fake_units, fail_start=True)
     out = run(run_main, monkeypatch, host, args(host, rootfs))
     assert out["failed"] is True and out["msg"] == "systemctl start k3s failed: Job for k3s.service failed"
     assert "config" in out["changed_items"]

@@ -44,23 +44,9 @@ def served():
 
 
 class Units:
-    def __init__(self, fake_runner):
-        self.active, self.enabled = "inactive", "disabled"
-        self.runner = fake_runner({"systemctl": self.systemctl}, programs=("systemctl", "journalctl"))
-
-    def systemctl(self, argv):
-        verb = argv[1]
-        if verb == "is-active":
-            return (0 if self.active == "active" else 3), self.active + "\n", ""
-        if verb == "is-enabled":
-            return (0 if self.enabled == "enabled" else 1), self.enabled + "\n", ""
-        if verb in ("start", "restart"):
-            self.active = "active"
-        if verb == "enable":
-            self.enabled = "enabled"
-        if argv[1:3] == ["disable", "--now"]:
-            self.active, self.enabled = "inactive", "disabled"
-        return 0, "", ""
+    def __init__(self, fake_runner, fake_units):
+        self.units = fake_units()
+        self.runner = fake_runner({"systemctl": self.units.systemctl}, programs=("systemctl", "journalctl"))
 
     def verbs(self):
         return [" ".join(c[1:]) for c in self.runner.calls if c[1] not in ("is-active", "is-enabled")]
@@ -82,8 +68,8 @@ def run(run_main, monkeypatch, units, unit_dir, module_args, check=False):
     return run_main(registry, module_args, check=check, diff=True)
 
 
-def test_check_apply_idempotent_changed_absent(run_main, monkeypatch, tmp_path, rootfs, served, fake_runner):
-    units, unit_dir = Units(fake_runner), tmp_path / "systemd"
+def test_check_apply_idempotent_changed_absent(run_main, monkeypatch, tmp_path, rootfs, served, fake_runner, fake_units):
+    units, unit_dir = Units(fake_runner, fake_units), tmp_path / "systemd"
     unit_dir.mkdir()
     args = {"cluster": "c1", "rootfs": str(rootfs), "port": served, "data_root": str(tmp_path / "seal"),
             "config_dir": str(tmp_path / "etc/registry"), "check_images": False, "timeout": 5}
@@ -120,8 +106,8 @@ def test_check_apply_idempotent_changed_absent(run_main, monkeypatch, tmp_path, 
     assert run(run_main, monkeypatch, units, unit_dir, absent)["changed"] is False
 
 
-def test_an_unhealthy_registry_fails_from_main_with_its_journal(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
-    units, unit_dir = Units(fake_runner), tmp_path / "systemd"
+def test_an_unhealthy_registry_fails_from_main_with_its_journal(run_main, monkeypatch, tmp_path, rootfs, fake_runner, fake_units):
+    units, unit_dir = Units(fake_runner, fake_units), tmp_path / "systemd"
     unit_dir.mkdir()
     units.runner.answers["journalctl"] = (0, "level=fatal msg=\"listen tcp :1: bind: permission denied\"\n", "")
     out = run(run_main, monkeypatch, units, unit_dir,
