@@ -60,7 +60,11 @@ options:
     default: /etc/rancher/k3s/k3s.yaml
 attributes:
   check_mode:
-    support: full
+    support: partial
+    details:
+      - Labels and taints of Ready nodes are compared and the changes predicted.
+      - A cluster that is not healthy yet (being installed in the same check run) is reported as
+        RV(pending) and changed, without comparing its nodes.
   diff_mode:
     support: full
   idempotent:
