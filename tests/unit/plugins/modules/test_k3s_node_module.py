@@ -4,6 +4,7 @@ nothing)."""
 import json
 
 import pytest
+from ansible.module_utils import basic
 
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import K3S_BIN
 from ansible_collections.seal.cluster.plugins.modules import k3s_node
@@ -95,8 +96,9 @@ def test_state_is_required(run_main, monkeypatch, fake_runner, tmp_path):
 
 
 def test_an_unreachable_node_is_cordoned_once_not_drained(run_main, monkeypatch, fake_runner, tmp_path):
-    cluster = Cluster(fake_runner)
+    cluster, warned = Cluster(fake_runner), []
     monkeypatch.setattr(k3s_node, "NodeManager", lambda module: REAL(module, cluster.runner))
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda _self, msg: warned.append(msg))
     out = run_main(k3s_node, {"name": NAME, "state": "drained", "reachable": False, "data_dir": str(tmp_path)})
     assert out["actions"] == ["cordon"] and [c[4] for c in cluster.runner.calls] == ["get", "cordon"]
-    assert "unreachable: not drained" in json.dumps(out)
+    assert warned == ["node %s (host %s) is unreachable: not drained (its pods cannot terminate), only cordoned" % (NAME, NAME)]
