@@ -1,11 +1,34 @@
 # Copyright (c) seal.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""File helpers shared by the modules: compare, then write atomically, with a diff."""
+"""File helpers shared by the modules: hash, compare, then write or copy atomically, with a diff."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tempfile
+
+CHUNK = 1 << 20
+
+
+def sha256_stream(f):
+    """(hex sha256, size) of what an open binary file has left to read."""
+    h = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: f.read(CHUNK), b""):
+        h.update(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+def sha256_file(path):
+    """Hex sha256 of a file's content, or None when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return sha256_stream(f)[0]
+    except FileNotFoundError:
+        return None
 
 
 def read_text(path):
@@ -15,6 +38,14 @@ def read_text(path):
             return f.read()
     except FileNotFoundError:
         return None
+
+
+def list_dir(path):
+    """The names in a directory; [] when it is missing or unreadable."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def file_mode(path):
@@ -40,6 +71,34 @@ def write_atomic(path, content, mode=0o644):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def copy_atomic(src, dest, mode):
+    """Copy src to dest through a temporary file beside dest and rename, with mode set before
+    the rename; missing parent directories are made."""
+    directory = os.path.dirname(dest) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".seal-", dir=directory)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def remove_path(path):
+    """Remove a file, a symlink or a directory tree; False when there was nothing."""
+    if not os.path.lexists(path):
+        return False
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+    return True
 
 
 def write_in_place(path, content):

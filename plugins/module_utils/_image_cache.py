@@ -35,10 +35,9 @@ import tempfile
 import time
 
 from ansible_collections.seal.cluster.plugins.module_utils import _digest
-from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
+from ansible_collections.seal.cluster.plugins.module_utils._image_ref import IMAGE_LIST, Reference, ReferenceError_, image_list_entries
 
 REPOSITORIES = "registry/docker/registry/v2/repositories/"
-IMAGE_LIST = "manifests/imageList"
 _IMAGE_FIELD = re.compile(r"""^\s*(?:-\s+)?image:\s*["']?([^"'\s#]+)["']?\s*(?:#.*)?$""")
 REGISTRY_CONFIG = """version: 0.1
 log:
@@ -69,18 +68,14 @@ def images_wanted(files):
     found = {}
     for path in sorted(files):
         text = files[path]
-        is_list = path == IMAGE_LIST
-        if not is_list and not path.endswith((".yaml", ".yml")):
+        if path == IMAGE_LIST:
+            entries = image_list_entries(text)
+        elif path.endswith((".yaml", ".yml")):
+            entries = [(number, _image_field(line)) for number, line in enumerate(text.splitlines(), 1)]
+        else:
             continue
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, value in entries:
             where = "%s:%d" % (path, number)
-            if is_list:
-                value = line.split("#", 1)[0].strip()
-            else:
-                match = _IMAGE_FIELD.match(line)
-                value = match.group(1) if match else ""
-                if "{{" in value or "$" in value:
-                    continue
             if not value:
                 continue
             try:
@@ -89,6 +84,13 @@ def images_wanted(files):
                 raise CacheError("%s: %s" % (where, exc)) from exc
             found.setdefault(str(ref), (ref, where))
     return [found[k] for k in sorted(found)]
+
+
+def _image_field(line):
+    """The image of a YAML `image:` line; "" for other lines and templates ({{ }}, $)."""
+    match = _IMAGE_FIELD.match(line)
+    value = match.group(1) if match else ""
+    return "" if "{{" in value or "$" in value else value
 
 
 def cached_path(ref):

@@ -78,3 +78,17 @@ class Reference:
             name = self.repository[len("library/"):] if self.repository.startswith("library/") else self.repository
         text = name + (":" + self.tag if self.tag else "")
         return text + ("@" + self.digest if self.digest else "")
+
+
+IMAGE_LIST = "manifests/imageList"
+
+
+def image_list_entries(text):
+    """(line number, reference text) of each entry of a cluster image's manifests/imageList: one
+    reference a line, '#' starts a comment, blank lines are skipped."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        value = line.split("#", 1)[0].strip()
+        if value:
+            entries.append((number, value))
+    return entries

@@ -13,12 +13,12 @@ import os
 import shutil
 
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe
+from ansible_collections.seal.cluster.plugins.module_utils._image_ref import IMAGE_LIST, image_list_entries
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import StoreError
 
 RUNTIME_LABEL = "cluster.alpha.sealer.io/cluster-runtime-type"
 VERSION_LABEL = "cluster.alpha.sealer.io/cluster-runtime-version"
 METADATA = "Metadata"
-IMAGE_LIST = "manifests/imageList"
 READ_LIMIT = 8 << 20
 
 
@@ -117,8 +117,7 @@ def describe(store, desc, rootfs=None):
         runtime, version = metadata.get("ClusterRuntime"), version or metadata.get("version")
     image_list = []
     if files[IMAGE_LIST] is not None:
-        text = files[IMAGE_LIST].decode("utf-8", errors="replace")
-        image_list = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        image_list = [value for _n, value in image_list_entries(files[IMAGE_LIST].decode("utf-8", errors="replace"))]
     size = desc.get("size", 0) + manifest["config"].get("size", 0) + sum(layer.get("size", 0) for layer in manifest.get("layers", []))
     return {
         "digest": desc["digest"], "size": size, "labels": labels, "runtime": runtime,

@@ -18,6 +18,7 @@ import stat
 import tempfile
 
 from ansible_collections.seal.cluster.plugins.module_utils import _digest
+from ansible_collections.seal.cluster.plugins.module_utils._files import sha256_stream
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
 
 ENV_STORE = "SEAL_IMAGE_STORE"
@@ -47,12 +48,9 @@ def sha256_file(path):
 
 
 def _sha256_of(f):
-    h = hashlib.sha256()
-    size = 0
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-        h.update(chunk)
-        size += len(chunk)
-    return "sha256:" + h.hexdigest(), size
+    """The store's form: ("sha256:<hex>", size)."""
+    hexdigest, size = sha256_stream(f)
+    return "sha256:" + hexdigest, size
 
 
 def open_regular(path):

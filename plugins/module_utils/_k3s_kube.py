@@ -12,8 +12,8 @@ import re
 
 from ansible.module_utils.urls import open_url
 
-K3S = "/usr/local/bin/k3s"
-KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import K3S_BIN as K3S
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import KUBECONFIG
 ETCD_URL = "https://127.0.0.1:2379"
 SERVER_LABEL = "node-role.kubernetes.io/control-plane"
 MASTER_LABEL = "node-role.kubernetes.io/master"
@@ -41,8 +41,18 @@ def member_matches(member, node_name, address):
     return False
 
 
-def kubectl(module, *args, kubeconfig=KUBECONFIG):
-    return module.run_command([K3S, "kubectl", "--kubeconfig", kubeconfig] + list(args))
+def kubectl(module, *args, kubeconfig=KUBECONFIG, k3s=K3S):
+    """`k3s kubectl` as root with the server's kubeconfig; module is an AnsibleModule or a
+    _systemd.Runner (anything with run_command)."""
+    return module.run_command([k3s, "kubectl", "--kubeconfig", kubeconfig] + list(args))
+
+
+def taint_id(t):
+    return "%s:%s" % (t["key"], t["effect"])
+
+
+def taint_text(t):
+    return "%s%s:%s" % (t["key"], "=" + t["value"] if t.get("value") else "", t["effect"])
 
 
 def ready(node):

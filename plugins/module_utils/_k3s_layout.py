@@ -1,9 +1,17 @@
 # Copyright (c) seal.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where k3s's files live on a host and what they contain, as install.sh writes them
-(K3S-REFERENCE §7), so the collection replaces install.sh without running it."""
+(K3S-REFERENCE §7), so the collection replaces install.sh without running it.
+
+The constants are the paths as k3s and the unit see them. `Layout(root)` places the same files
+under another root (as DESTDIR does), so that unit tests point a module at a temporary
+directory; file contents (the unit's ExecStart, config.yaml's token-file) keep the real paths."""
 
 from __future__ import annotations
+
+import os
+
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import UNIT_DIR
 
 BIN_DIR = "/usr/local/bin"
 K3S_BIN = BIN_DIR + "/k3s"
@@ -15,7 +23,9 @@ KUBECONFIG = CONFIG_DIR + "/k3s.yaml"
 TOKEN_FILE = CONFIG_DIR + "/token"
 AGENT_TOKEN_FILE = CONFIG_DIR + "/agent-token"
 DATA_DIR = "/var/lib/rancher/k3s"
-UNIT_DIR = "/etc/systemd/system"
+# What k3s-killall.sh and k3s-uninstall.sh remove besides the above (K3S-REFERENCE §7)
+HOST_DIRS = ("/etc/rancher", "/run/k3s", "/run/flannel", "/var/lib/kubelet", "/var/lib/cni")
+SCRIPTS = ("k3s-killall.sh", "k3s-uninstall.sh", "k3s-agent-uninstall.sh")
 
 SERVICE = {"server": "k3s", "agent": "k3s-agent"}
 
@@ -34,6 +44,25 @@ SERVER_ONLY_KEYS = frozenset((
     "kube-apiserver-arg", "kube-controller-manager-arg", "kube-scheduler-arg", "etcd-arg",
     "default-local-storage-path", "service-node-port-range", "token-file-server",
 ))
+
+
+class Layout:
+    """k3s's host paths under root ("/" on a host)."""
+
+    def __init__(self, root="/"):
+        self.root = root
+        self.bin_dir, self.k3s_bin, self.config, self.registries, self.kubeconfig, self.unit_dir = (
+            self.path(p) for p in (BIN_DIR, K3S_BIN, CONFIG, REGISTRIES, KUBECONFIG, UNIT_DIR))
+
+    def path(self, path):
+        """A host path (absolute, as k3s sees it) under this root."""
+        return path if self.root in ("", "/") else os.path.join(self.root, path.lstrip("/"))
+
+    def unit_path(self, role):
+        return self.path(unit_path(role))
+
+    def env_path(self, role):
+        return self.path(env_path(role))
 
 
 def service_name(role):

@@ -14,7 +14,6 @@ Images that users pushed, and the images of older cluster images, survive an upg
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import json
 import os
@@ -22,7 +21,6 @@ import re
 import shutil
 import socket
 import ssl
-import tempfile
 
 STORAGE = os.path.join("docker", "registry", "v2")
 _TAG_LINK = re.compile(r"^docker/registry/v2/repositories/.+/_manifests/tags/[^/]+/current/link$")
@@ -128,32 +126,6 @@ def merge_apply(src, dst, plan):
             shutil.copyfile(source, tmp)
             os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except FileNotFoundError:
-        return None
-    return h.hexdigest()
-
-
-def install_binary(src, dest):
-    """Copy src to dest (0755) atomically."""
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".seal-", dir=os.path.dirname(dest))
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class RegistryClient:

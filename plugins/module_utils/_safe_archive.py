@@ -101,9 +101,10 @@ def _within(path, root):
 
 
 def _lstat(path):
+    """lstat, or None when nothing is there (also when a later layer made a parent a file)."""
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 

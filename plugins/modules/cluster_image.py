@@ -179,8 +179,10 @@ options:
     default: true
 attributes:
   check_mode:
-    support: full
-    details: Registries are asked (read-only) to predict pulls with O(pull=always) and pushes.
+    support: partial
+    details:
+      - Registries are asked (read-only) to predict pulls with O(pull=always) and pushes.
+      - V(built) is reported as changed without building, since only a build tells its digest.
   diff_mode:
     support: full
   idempotent:
@@ -316,6 +318,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.seal.cluster.plugins.module_utils import _image_registry as registry
 from ansible_collections.seal.cluster.plugins.module_utils import _image_transfer as transfer
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import BuildError, Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, ImageCache
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
@@ -332,17 +335,18 @@ class ClusterImage:
         self.module = module
         self.p = module.params
         self.check = module.check_mode
+        self.result = {"changed": False, "name": self.p["name"]}
         try:
             self.ref = Reference.parse(self.p["name"])
         except ReferenceError_ as exc:
-            module.fail_json(msg=str(exc))
+            raise ModuleFailure(str(exc)) from exc
         self.store = Store(self.p["store"])
-        self.result = {"changed": False, "name": str(self.ref)}
+        self.result["name"] = str(self.ref)
 
     # -- helpers -------------------------------------------------------------------------
     def creds(self):
         if not registry.HAS_ORAS:
-            self.module.fail_json(msg=missing_required_lib("oras"), exception=registry.ORAS_IMPORT_ERROR, **self.result)
+            raise ModuleFailure(missing_required_lib("oras"), exception=registry.ORAS_IMPORT_ERROR, **self.result)
         return {"username": self.p["username"], "password": self.p["password"], "ca_file": self.p["ca_file"],
                 "insecure": self.p["insecure"], "plain_http": self.p["plain_http"]}
 
@@ -356,7 +360,8 @@ class ClusterImage:
         client._check(response, "asking for %s" % self.ref)  # pylint: disable=protected-access
         return response.headers.get("Docker-Content-Digest") or "unknown"
 
-    def exit(self, desc, before):
+    def finish(self, desc, before):
+        """The result for the image now described by desc (None: absent)."""
         if desc is not None:
             rootfs = None
             if self.p["extract"] and self.store.resolve(self.ref) is not None:
@@ -367,7 +372,7 @@ class ClusterImage:
                     rootfs, _new = extract(self.store, desc)
             info = describe(self.store, desc, rootfs)
             if self.p["extract"] and rootfs and not info["runtime"]:
-                self.module.fail_json(msg=runtime_error(self.ref, desc), **self.result)
+                raise ModuleFailure(runtime_error(self.ref, desc), **self.result)
             self.result.update(info)
             self.result.pop("kubefile", None)
             if rootfs:
@@ -376,7 +381,7 @@ class ClusterImage:
             after = desc["digest"] if desc else None
             self.result["diff"] = {"before": "%s: %s\n" % (self.ref, before or "absent"),
                                    "after": "%s: %s\n" % (self.ref, after or "absent")}
-        self.module.exit_json(**self.result)
+        return self.result
 
     # -- states --------------------------------------------------------------------------
     def run(self):
@@ -385,34 +390,34 @@ class ClusterImage:
             self.store.ensure()
         current = self.store.resolve(self.ref)
         before = current["digest"] if current else None
-        getattr(self, "state_" + state)(current, before)
+        return getattr(self, "state_" + state)(current, before)
 
     def state_present(self, current, before):
         pull = self.p["pull"]
         if current is not None and pull != "always":
-            self.exit(current, before)
+            return self.finish(current, before)
         if current is None and pull == "never":
-            self.module.fail_json(msg="image %s is not in the store %s and pull=never" % (self.ref, self.store.root), **self.result)
+            raise ModuleFailure("image %s is not in the store %s and pull=never" % (self.ref, self.store.root), **self.result)
         if self.check:
             remote = self.remote_digest()
             if remote is None:
-                self.module.fail_json(msg="image %s is not in its registry" % self.ref, **self.result)
+                raise ModuleFailure("image %s is not in its registry" % self.ref, **self.result)
             self.result["changed"] = remote != before
-            self.exit(current, before)
+            return self.finish(current, before)
         with self.store.lock():
             desc = registry.pull(self.store, self.ref, arch=self.p["arch"], **self.creds())
         self.result["changed"] = desc["digest"] != before
-        self.exit(desc, before)
+        return self.finish(desc, before)
 
     def state_built(self, current, before):
         if self.p["k3s_release"]:
-            self.built_from_release(current, before)
+            return self.built_from_release(current, before)
         if not self.p["path"]:
-            self.module.fail_json(msg="state=built needs path (the Kubefile context) or k3s_release", **self.result)
+            raise ModuleFailure("state=built needs path (the Kubefile context) or k3s_release", **self.result)
         if self.check:
             # a build is the only way to know its digest: report a change unless nothing could differ
             self.result["changed"] = True
-            self.exit(current, before)
+            return self.finish(current, before)
         cache = None
         if self.p["cache_images"]:
             try:
@@ -423,18 +428,18 @@ class ClusterImage:
                           cache_images=self.p["cache_images"], image_cache=cache)
         desc, _previous = builder.build(self.ref)
         self.result["changed"] = desc["digest"] != before
-        self.exit(desc, before)
+        return self.finish(desc, before)
 
     def built_from_release(self, current, before):
         release = self.p["k3s_release"]
         recipe.verify(self.ref, release["path"], release["version"], self.p["arch"])
         if self.check:
             self.result["changed"] = True
-            self.exit(current, before)
+            return self.finish(current, before)
         desc, _previous = recipe.build(self.store, self.ref, release["path"], release["version"], self.p["arch"],
                                        release["registry_bin"])
         self.result["changed"] = desc["digest"] != before
-        self.exit(desc, before)
+        return self.finish(desc, before)
 
     def run_command(self, argv):
         return self.module.run_command(argv)
@@ -446,11 +451,11 @@ class ClusterImage:
                 with self.store.lock():
                     self.store.untag(self.ref)
                     self.result["blobs_removed"] = self.store.gc()
-        self.exit(None, before)
+        return self.finish(None, before)
 
     def require(self, current):
         if current is None:
-            self.module.fail_json(msg="image %s is not in the store %s" % (self.ref, self.store.root), **self.result)
+            raise ModuleFailure("image %s is not in the store %s" % (self.ref, self.store.root), **self.result)
 
     def state_pushed(self, current, before):
         self.require(current)
@@ -459,31 +464,31 @@ class ClusterImage:
         self.result["changed"] = remote != current["digest"]
         if self.result["changed"] and not self.check:
             registry.push(self.store, self.ref, current, **self.creds())
-        self.exit(current, before)
+        return self.finish(current, before)
 
     def state_archived(self, current, before):
         self.require(current)
         if not self.p["archive"]:
-            self.module.fail_json(msg="state=archived needs archive", **self.result)
+            raise ModuleFailure("state=archived needs archive", **self.result)
         held = transfer.archive_refs(self.p["archive"]) if os.path.isfile(self.p["archive"]) else {}
         self.result["changed"] = held != {str(self.ref): current["digest"]}
         if self.result["changed"] and not self.check:
             transfer.save(self.store, self.ref, current, self.p["archive"])
-        self.exit(current, before)
+        return self.finish(current, before)
 
     def state_loaded(self, current, before):
         if not self.p["archive"] or not os.path.isfile(self.p["archive"]):
-            self.module.fail_json(msg="state=loaded needs archive, an existing OCI archive file (got %r)" % self.p["archive"], **self.result)
+            raise ModuleFailure("state=loaded needs archive, an existing OCI archive file (got %r)" % self.p["archive"], **self.result)
         held = transfer.archive_refs(self.p["archive"])
         if str(self.ref) not in held:
-            self.module.fail_json(msg="archive %s does not hold %s (it holds %s)"
-                                  % (self.p["archive"], self.ref, ", ".join(sorted(held)) or "nothing"), **self.result)
+            raise ModuleFailure("archive %s does not hold %s (it holds %s)"
+                                % (self.p["archive"], self.ref, ", ".join(sorted(held)) or "nothing"), **self.result)
         self.result["changed"] = held[str(self.ref)] != before
         if self.check:
-            self.exit(current, before)
+            return self.finish(current, before)
         with self.store.lock():
             transfer.load(self.store, self.p["archive"], wanted=self.ref)
-        self.exit(self.store.resolve(self.ref), before)
+        return self.finish(self.store.resolve(self.ref), before)
 
 
 def main():
@@ -521,11 +526,15 @@ def main():
         mutually_exclusive=[("path", "k3s_release"), ("kubefile", "k3s_release")],
         supports_check_mode=True,
     )
-    manager = ClusterImage(module)
+    manager = None
     try:
-        manager.run()
+        manager = ClusterImage(module)
+        result = manager.run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
     except (StoreError, BuildError, ReferenceError_, CacheError, recipe.ReleaseError) as exc:
-        module.fail_json(msg=str(exc), **manager.result)
+        module.fail_json(msg=str(exc), **(manager.result if manager else {}))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,11 @@ options:
     default: /etc/rancher/k3s/k3s.yaml
 attributes:
   check_mode:
-    support: full
+    support: partial
+    details:
+      - Labels and taints of Ready nodes are compared and the changes predicted.
+      - A cluster that is not healthy yet (being installed in the same check run) is reported as
+        RV(pending) and changed, without comparing its nodes.
   diff_mode:
     support: full
   idempotent:
@@ -102,10 +106,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import taint_id, taint_text
 from ansible_collections.seal.cluster.plugins.module_utils._names import parse_taint
 
-K3S = "/usr/local/bin/k3s"
 LABELS_NOTE = "seal.cluster/labels"
 TAINTS_NOTE = "seal.cluster/taints"
 
@@ -131,14 +137,6 @@ def _valid(check, value):
     return True
 
 
-def taint_id(t):
-    return "%s:%s" % (t["key"], t["effect"])
-
-
-def taint_text(t):
-    return "%s%s:%s" % (t["key"], "=" + t["value"] if t.get("value") else "", t["effect"])
-
-
 class ClusterReconciler:
     def __init__(self, module):
         self.module = module
@@ -147,19 +145,15 @@ class ClusterReconciler:
         self.diffs = []
 
     def kubectl(self, *args):
-        return self.module.run_command([K3S, "kubectl", "--kubeconfig", self.p["kubeconfig"]] + list(args))
+        return kube.kubectl(self.module, *args, kubeconfig=self.p["kubeconfig"])
 
     def get_nodes(self):
-        if not os.path.exists(K3S):
-            return None, "%s is not installed" % K3S
-        rc, out, err = self.kubectl("get", "nodes", "-o", "json")
-        if rc != 0:
-            return None, (err or out).strip()
-        return {n["metadata"]["name"]: n for n in json.loads(out)["items"]}, ""
-
-    @staticmethod
-    def ready(node):
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in node.get("status", {}).get("conditions", []))
+        if not os.path.exists(kube.K3S):
+            return None, "%s is not installed" % kube.K3S
+        try:
+            return {n["metadata"]["name"]: n for n in kube.get_nodes(self.module, kubeconfig=self.p["kubeconfig"])}, ""
+        except kube.KubeError as exc:
+            return None, str(exc)
 
     def problems(self, nodes):
         out = []
@@ -169,7 +163,7 @@ class ClusterReconciler:
             if node is None:
                 out.append("%s: not registered" % who)
                 continue
-            if not self.ready(node):
+            if not kube.ready(node):
                 out.append("%s: not Ready" % who)
             version = node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion")
             if self.p["version"] and version != self.p["version"]:
@@ -182,12 +176,12 @@ class ClusterReconciler:
             nodes, err = self.get_nodes()
             seen = ["API not answering: %s" % err] if nodes is None else self.problems(nodes)
             if not seen:
-                return nodes
+                return nodes, []
             if self.module.check_mode:
                 # a cluster being installed in this check run: report what is still to come
-                self.module.exit_json(changed=True, pending=True, problems=seen, nodes={})
+                return None, seen
             if time.monotonic() > deadline:
-                self.module.fail_json(msg="cluster not healthy after %ss: %s" % (self.p["wait_timeout"], "; ".join(seen)))
+                raise ModuleFailure("cluster not healthy after %ss: %s" % (self.p["wait_timeout"], "; ".join(seen)))
             time.sleep(2)
 
     def reconcile(self, node, want):
@@ -231,25 +225,27 @@ class ClusterReconciler:
             if items:
                 rc, out, err = self.kubectl(cmd, "node", name, *items, "--overwrite")
                 if rc != 0:
-                    self.module.fail_json(msg="kubectl %s node %s failed: %s" % (cmd, name, (err or out).strip()))
+                    raise ModuleFailure("kubectl %s node %s failed: %s" % (cmd, name, (err or out).strip()))
 
     def run(self):
         try:
             check_nodes(self.p["nodes"])
         except names.InvalidName as exc:
-            self.module.fail_json(msg=str(exc))
-        nodes = self.wait()
+            raise ModuleFailure(str(exc)) from exc
+        nodes, pending = self.wait()
+        if pending:
+            return {"changed": True, "pending": True, "problems": pending, "nodes": {}}
         for want in self.p["nodes"]:
             self.reconcile(nodes[want["name"]], want)
         if self.changes and not self.module.check_mode:
             nodes, _err = self.get_nodes()
         result = {"changed": bool(self.changes), "nodes": {
-            name: {"ready": self.ready(n), "version": n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion"),
+            name: {"ready": kube.ready(n), "version": n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion"),
                    "labels": n["metadata"].get("labels", {}), "taints": [taint_text(t) for t in n.get("spec", {}).get("taints", [])]}
             for name, n in (nodes or {}).items()}}
         if self.module._diff:
             result["diff"] = self.diffs
-        self.module.exit_json(**result)
+        return result
 
 
 def main():
@@ -263,11 +259,15 @@ def main():
             )),
             version=dict(type="str"),
             wait_timeout=dict(type="int", default=300),
-            kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
+            kubeconfig=dict(type="path", default=kube.KUBECONFIG),
         ),
         supports_check_mode=True,
     )
-    ClusterReconciler(module).run()
+    try:
+        result = ClusterReconciler(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import Etcd, KubeError, get_nodes, summary
 
 
@@ -108,8 +109,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             record=dict(type="path"),
-            kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
-            data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+            kubeconfig=dict(type="path", default=layout.KUBECONFIG),
+            data_dir=dict(type="path", default=layout.DATA_DIR),
         ),
         supports_check_mode=True,
     )

@@ -40,7 +40,7 @@ options:
       - V(schedulable) uncordons it.
     type: str
     choices: [absent, drained, schedulable]
-    default: absent
+    required: true
   drain:
     description: With O(state=absent), drain before deleting.
     type: bool
@@ -84,7 +84,10 @@ options:
     default: /var/lib/rancher/k3s
 attributes:
   check_mode:
-    support: full
+    support: partial
+    details:
+      - The Node and etcd members are read; a cordon, a drain of a schedulable node and a deletion are predicted.
+      - A cordoned node's remaining pods are not listed, so their eviction shows only in a real run.
   diff_mode:
     support: full
   idempotent:
@@ -126,29 +129,32 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
-
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
     API_ONLY_NOTE, Etcd, KubeError, get_node, kubectl, member_matches, summary)
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
 
 
 class NodeManager:
-    def __init__(self, module):
+    def __init__(self, module, runner=None):
         self.module = module
+        self.runner = runner or Runner(module)
         self.p = module.params
         self.who = "node %s (host %s)" % (self.p["name"], self.p["host"] or self.p["address"] or self.p["name"])
         self.actions = []
         self.etcd = Etcd(self.p["data_dir"])
 
     def fail(self, msg, **kw):
-        self.module.fail_json(msg="%s: %s" % (self.who, msg), actions=self.actions, **kw)
+        raise ModuleFailure("%s: %s" % (self.who, msg), actions=self.actions, **kw)
 
     def kubectl(self, *args):
-        return kubectl(self.module, *args, kubeconfig=self.p["kubeconfig"])
+        return kubectl(self.runner, *args, kubeconfig=self.p["kubeconfig"])
 
     def node(self):
         try:
-            node = get_node(self.module, self.p["name"], self.p["kubeconfig"])
+            node = get_node(self.runner, self.p["name"], self.p["kubeconfig"])
         except KubeError as exc:
             self.fail("the API does not answer: %s" % exc)
         return summary(node) if node else None
@@ -165,7 +171,7 @@ class NodeManager:
         return [m for m in members if m["name"] == named or member_matches(m, self.p["name"], address)]
 
     def cordon(self, node, value):
-        if node["unschedulable"] == value:
+        if node["unschedulable"] == value or ("cordon" if value else "uncordon") in self.actions:
             return
         self.actions.append("cordon" if value else "uncordon")
         if self.module.check_mode:
@@ -258,9 +264,9 @@ class NodeManager:
         elif node is None:
             self.fail("no such node in the cluster")
         elif state == "drained":
-            if not node["unschedulable"]:
-                self.cordon(node, True)
-            self.drain(dict(node, unschedulable=True), must_finish=True)
+            # the node as it was: a schedulable node's drain is a change in check mode and in a real run alike
+            self.cordon(node, True)
+            self.drain(node, must_finish=True)
         else:
             self.cordon(node, False)
         after = "absent\n" if state == "absent" else self.describe(dict(node, unschedulable=state == "drained"))
@@ -268,7 +274,7 @@ class NodeManager:
         if self.module._diff and self.actions:
             result["diff"] = {"before_header": "node/%s" % self.p["name"], "after_header": "node/%s" % self.p["name"],
                               "before": before, "after": after}
-        self.module.exit_json(**result)
+        return result
 
     @staticmethod
     def describe(node):
@@ -283,7 +289,7 @@ def main():
             name=dict(type="str", required=True),
             address=dict(type="str"),
             host=dict(type="str"),
-            state=dict(type="str", default="absent", choices=["absent", "drained", "schedulable"]),
+            state=dict(type="str", required=True, choices=["absent", "drained", "schedulable"]),
             drain=dict(type="bool", default=True),
             drain_timeout=dict(type="int", default=120),
             delete_timeout=dict(type="int", default=120),
@@ -291,8 +297,8 @@ def main():
             force=dict(type="bool", default=False),
             reachable=dict(type="bool", default=True),
             in_inventory=dict(type="bool", default=True),
-            kubeconfig=dict(type="path", default="/etc/rancher/k3s/k3s.yaml"),
-            data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+            kubeconfig=dict(type="path", default=layout.KUBECONFIG),
+            data_dir=dict(type="path", default=layout.DATA_DIR),
         ),
         supports_check_mode=True,
     )
@@ -300,9 +306,12 @@ def main():
         names.check_node_name(module.params["name"], "name")
         if module.params["address"]:
             module.params["address"] = names.check_ip(module.params["address"], "address")
+        result = NodeManager(module).run()
     except names.InvalidName as exc:
         module.fail_json(msg=str(exc))
-    NodeManager(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

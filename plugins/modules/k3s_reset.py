@@ -81,67 +81,72 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, remove_path
 from ansible_collections.seal.cluster.plugins.module_utils._registry_client import CA_DIR
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd
 
-UNIT_DIR = "/etc/systemd/system"
-BIN_DIR = "/usr/local/bin"
 INTERFACES = ("cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0", "flannel-wg", "flannel-wg-v6")
 MOUNT_ROOTS = ("/run/k3s", "/var/lib/kubelet/pods", "/var/lib/kubelet/plugins", "/run/netns/cni-")
 IPTABLES_MATCH = re.compile(r"KUBE-|CNI-|flannel", re.IGNORECASE)
-PATHS = ("/etc/rancher", "/run/k3s", "/run/flannel", "/var/lib/kubelet", "/var/lib/cni")
 SEAL_CONFIG_DIR = "/etc/seal"
 
 
-def cluster_paths(params):
+def cluster_paths(params, host=None):
     """The paths of one cluster that reset removes, from validated names only: a cluster of '..'
     or a registry domain of '..' must never name /var/lib, /etc or /etc/containers."""
+    host = host or layout.Layout()
     paths = []
     if params.get("cluster") is not None:
         cluster = names.check_cluster_name(params["cluster"], "cluster")
         data_root = names.check_absolute_path(params["data_root"], "data_root")
-        paths += [os.path.join(data_root, cluster), os.path.join(SEAL_CONFIG_DIR, cluster)]
+        paths += [os.path.join(data_root, cluster), host.path(os.path.join(SEAL_CONFIG_DIR, cluster))]
     if params.get("registry_host"):
-        paths.append(os.path.join(CA_DIR, names.check_registry_host(params["registry_host"], "registry_host")))
+        paths.append(host.path(os.path.join(CA_DIR, names.check_registry_host(params["registry_host"], "registry_host"))))
     for i, path in enumerate(params.get("extra_paths") or []):
         paths.append(names.check_absolute_path(path, "extra_paths[%d]" % i))
     return paths
 
 
 class Resetter:
-    def __init__(self, module, seal_paths):
+    """What a k3s install left on the host, found under host (a Layout: "/" on a host) and
+    removed through runner (the host's programs)."""
+
+    def __init__(self, module, seal_paths, host=None, runner=None):
         self.module = module
         self.check = module.check_mode
         self.removed = []
         self.seal_paths = seal_paths
+        self.host = host or layout.Layout()
+        self.runner = runner or Runner(module)
+        self.systemd = Systemd(self.runner)
 
     def cmd(self, *argv, data=None):
-        exe = self.module.get_bin_path(argv[0])
-        if not exe:
-            return 127, "", ""
-        return self.module.run_command([exe] + list(argv[1:]), data=data, binary_data=True)
+        return self.runner.cmd(*argv, data=data, binary_data=True)
 
     def services(self):
-        units = sorted(glob.glob(os.path.join(UNIT_DIR, "k3s*.service")))
+        units = sorted(glob.glob(os.path.join(self.host.unit_dir, "k3s*.service")))
         for unit in units:
             name = os.path.basename(unit)
-            rc, out, _err = self.cmd("systemctl", "is-active", name)
-            if out.strip() in ("active", "activating", "reloading") or rc == 0:
+            rc, out = self.systemd.systemctl("is-active", name, check=False)
+            if out in ("active", "activating", "reloading") or rc == 0:
                 self.removed.append("service %s stopped" % name)
                 if not self.check:
-                    self.cmd("systemctl", "stop", name)
+                    self.systemd.systemctl("stop", name, check=False)
             if not self.check:
-                self.cmd("systemctl", "disable", name)
-                self.cmd("systemctl", "reset-failed", name)
+                self.systemd.systemctl("disable", name, check=False)
+                self.systemd.systemctl("reset-failed", name, check=False)
         return units
 
     def processes(self):
         data = os.path.realpath(self.module.params["data_dir"])
+        proc = self.host.path("/proc")
         victims = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        for pid in filter(str.isdigit, list_dir(proc)):
             try:
-                exe = os.readlink("/proc/%s/exe" % pid)
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                exe = os.readlink(os.path.join(proc, pid, "exe"))
+                with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
@@ -162,8 +167,11 @@ class Resetter:
             time.sleep(0.5)
 
     def mounts(self):
-        with open("/proc/self/mounts", encoding="utf-8") as f:
-            points = [line.split()[1].replace("\\040", " ") for line in f]
+        try:
+            with open(self.host.path("/proc/self/mounts"), encoding="utf-8") as f:
+                points = [line.split()[1].replace("\\040", " ") for line in f if line.strip()]
+        except FileNotFoundError:
+            points = []
         data = self.module.params["data_dir"]
         for point in sorted(points, key=len, reverse=True):
             if point.startswith(MOUNT_ROOTS) or point.startswith(data + "/"):
@@ -172,10 +180,9 @@ class Resetter:
                     self.cmd("umount", "-f", "-l", point)
 
     def interfaces(self):
-        if not os.path.isdir("/sys/class/net"):
-            return
-        for name in sorted(os.listdir("/sys/class/net")):
-            master = os.path.join("/sys/class/net", name, "master")
+        net = self.host.path("/sys/class/net")
+        for name in sorted(list_dir(net)):
+            master = os.path.join(net, name, "master")
             enslaved = os.path.islink(master) and os.path.basename(os.readlink(master)) == "cni0"
             if name in INTERFACES or enslaved:
                 self.removed.append("interface %s deleted" % name)
@@ -196,11 +203,11 @@ class Resetter:
                 self.cmd(restore, data="\n".join(kept) + "\n")
 
     def files(self, units):
+        bin_dir = self.host.bin_dir
         paths = list(units) + [u + ".env" for u in units]
-        paths += [os.path.join(BIN_DIR, n) for n in ("kubectl", "crictl", "ctr") if os.path.islink(os.path.join(BIN_DIR, n))]
-        paths += [os.path.join(BIN_DIR, "k3s"), os.path.join(BIN_DIR, "k3s-killall.sh"), os.path.join(BIN_DIR, "k3s-uninstall.sh"),
-                  os.path.join(BIN_DIR, "k3s-agent-uninstall.sh")]
-        paths += list(PATHS) + [self.module.params["data_dir"]] + list(self.seal_paths)
+        paths += [os.path.join(bin_dir, n) for n in layout.LINKS if os.path.islink(os.path.join(bin_dir, n))]
+        paths += [self.host.k3s_bin] + [os.path.join(bin_dir, n) for n in layout.SCRIPTS]
+        paths += [self.host.path(p) for p in layout.HOST_DIRS] + [self.module.params["data_dir"]] + list(self.seal_paths)
         for path in paths:
             if not os.path.lexists(path):
                 continue
@@ -211,11 +218,9 @@ class Resetter:
                 shutil.rmtree(path, ignore_errors=True)
                 if os.path.exists(path):  # a busy mount point: unmount below it and retry
                     self.mounts()
-                    shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            remove_path(path)
         if units and not self.check:
-            self.cmd("systemctl", "daemon-reload")
+            self.systemd.systemctl("daemon-reload", check=False)
 
     def run(self):
         units = self.services()
@@ -224,13 +229,13 @@ class Resetter:
         self.interfaces()
         self.iptables()
         self.files(units)
-        self.module.exit_json(changed=bool(self.removed), removed=self.removed)
+        return {"changed": bool(self.removed), "removed": self.removed}
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            data_dir=dict(type="path", default="/var/lib/rancher/k3s"),
+            data_dir=dict(type="path", default=layout.DATA_DIR),
             cluster=dict(type="str"),
             data_root=dict(type="path", default="/var/lib/seal"),
             registry_host=dict(type="str"),
@@ -243,7 +248,7 @@ def main():
         names.check_absolute_path(module.params["data_dir"], "data_dir")
     except names.InvalidName as exc:
         module.fail_json(msg=str(exc))
-    Resetter(module, seal_paths).run()
+    module.exit_json(**Resetter(module, seal_paths).run())
 
 
 if __name__ == "__main__":

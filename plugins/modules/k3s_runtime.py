@@ -127,9 +127,15 @@ notes:
   - The node name is C(node-name) from O(config), else the host name, as k3s chooses it.
 attributes:
   check_mode:
-    support: full
+    support: partial
+    details:
+      - Files, copies, links and the service state are compared and the changes predicted without
+        writing; readiness is not waited for.
+      - When the rootfs is not on the host yet (distributed by the same run), nothing can be
+        compared and a full install is reported.
   diff_mode:
     support: full
+    details: Binaries and copied archives show as their sha256; secret files and values are masked.
   idempotent:
     support: full
   platform:
@@ -215,18 +221,18 @@ token_ca_hash:
 """
 
 import glob
-import hashlib
 import os
-import shutil
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
-from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, read_text
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, list_dir, read_text, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd, SystemdError
 from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
 
 AIRGAP_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", ".tar.bz2", ".tbz")
@@ -234,20 +240,12 @@ AIRGAP_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", "
 RESTART_ITEMS = ("binary", "config", "registries", "unit", "env", "airgap")
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except FileNotFoundError:
-        return None
-    return h.hexdigest()
-
-
 class K3sRuntime:
-    def __init__(self, module):
+    def __init__(self, module, host=None, runner=None):
         self.module = module
+        self.host = host or layout.Layout()
+        self.runner = runner or Runner(module)
+        self.systemd = Systemd(self.runner)
         self.p = module.params
         self.role = self.p["role"]
         self.check = module.check_mode
@@ -260,42 +258,44 @@ class K3sRuntime:
 
     # -- desired state ---------------------------------------------------------------------
     def validate(self):
+        """Refuse bad input before anything changes; in check mode before the rootfs was
+        distributed, return the result of a full install (nothing can be compared)."""
         if self.check and not os.path.isfile(os.path.join(self.p["rootfs"], "bin", "k3s")):
-            # check mode before the rootfs was distributed: everything would be installed
-            self.module.exit_json(changed=True, changed_items=["binary", "config", "token", "unit", "env", "service"],
-                                  restarted=False, role=self.role, service=self.service, node_name=self.node_name(),
-                                  version=None, token_ca_hash=None, msg="rootfs %s not distributed yet; k3s would be installed" % self.p["rootfs"])
+            return dict(changed=True, changed_items=["binary", "config", "token", "unit", "env", "service"],
+                        restarted=False, role=self.role, service=self.service, node_name=self.node_name(),
+                        version=None, token_ca_hash=None, msg="rootfs %s not distributed yet; k3s would be installed" % self.p["rootfs"])
         if not os.path.isfile(os.path.join(self.p["rootfs"], "bin", "k3s")):
-            self.module.fail_json(msg="rootfs %s has no bin/k3s: is the cluster image distributed to this host?" % self.p["rootfs"])
+            raise ModuleFailure("rootfs %s has no bin/k3s: is the cluster image distributed to this host?" % self.p["rootfs"])
         config = self.p["config"]
         for key in ("token", "agent-token"):
             if key in config:
-                self.module.fail_json(msg="config: put the %s in the %s option, not in config (it would be stored in config.yaml)"
-                                      % (key, key.replace("-", "_")))
+                raise ModuleFailure("config: put the %s in the %s option, not in config (it would be stored in config.yaml)"
+                                    % (key, key.replace("-", "_")))
         if self.role == "agent":
             bad = sorted(k for k in config if k.rstrip("+") in layout.SERVER_ONLY_KEYS)
             if bad:
-                self.module.fail_json(msg="config for an agent has server-only keys %s; k3s agent would exit with "
-                                          "'flag provided but not defined'" % ", ".join(bad))
+                raise ModuleFailure("config for an agent has server-only keys %s; k3s agent would exit with "
+                                    "'flag provided but not defined'" % ", ".join(bad))
             if not config.get("server"):
-                self.module.fail_json(msg="config for an agent needs 'server' (https://<server>:6443)")
+                raise ModuleFailure("config for an agent needs 'server' (https://<server>:6443)")
             if self.p["agent_token"]:
-                self.module.fail_json(msg="agent_token is for servers; give an agent its token in 'token'")
+                raise ModuleFailure("agent_token is for servers; give an agent its token in 'token'")
         try:
             given = k3s_token.parse(self.p["token"])
         except k3s_token.TokenError as exc:
-            self.module.fail_json(msg="token: %s (k3s would refuse it)" % exc)
+            raise ModuleFailure("token: %s (k3s would refuse it)" % exc) from exc
         held = self.server_token()
         if self.role == "server" and held:
             ca_hash, _user, password = k3s_token.parse(held)
             if password != given[2]:
-                self.module.fail_json(msg="the token given differs from the cluster token this server holds in %s: k3s "
-                                          "would fail with 'bootstrap data already found and encrypted with different "
-                                          "token'; give the cluster's token (refused before any change)"
-                                          % self.server_token_path())
+                raise ModuleFailure("the token given differs from the cluster token this server holds in %s: k3s "
+                                    "would fail with 'bootstrap data already found and encrypted with different "
+                                    "token'; give the cluster's token (refused before any change)"
+                                    % self.server_token_path())
             if given[0] and given[0] != ca_hash:
-                self.module.fail_json(msg="the token given names CA hash %s but this server's CA hash (%s) is %s; refused "
-                                          "before any change" % (given[0], self.server_token_path(), ca_hash))
+                raise ModuleFailure("the token given names CA hash %s but this server's CA hash (%s) is %s; refused "
+                                    "before any change" % (given[0], self.server_token_path(), ca_hash))
+        return None
 
     def server_token_path(self):
         return os.path.join(self.p["data_dir"], "server", "token")
@@ -324,7 +324,7 @@ class K3sRuntime:
         return token + "\n"
 
     def current_server(self):
-        for line in (read_text(layout.CONFIG) or "").splitlines():
+        for line in (read_text(self.host.config) or "").splitlines():
             if line.startswith("server:"):
                 return line.split(":", 1)[1].strip().strip('"')
         return None
@@ -344,16 +344,16 @@ class K3sRuntime:
     def plan_files(self):
         header = "# Managed by seal.cluster (k3s_runtime); edits are overwritten.\n"
         config = self.desired_config()
-        self.add_file("config", layout.CONFIG, header + dump(config), 0o600, masked=self.masked(config))
+        self.add_file("config", self.host.config, header + dump(config), 0o600, masked=self.masked(config))
         registries = self.desired_registries()
         if registries:
-            self.add_file("registries", layout.REGISTRIES, header + dump(registries), 0o600,
+            self.add_file("registries", self.host.registries, header + dump(registries), 0o600,
                           masked=header + dump(self.p["registries"]) if self.p["registry_auth"] else None)
         self.add_token_file("token", self.p["token_file"], self.token_content())
         if self.role == "server" and self.p["agent_token"]:
             self.add_token_file("agent_token", self.p["agent_token_file"], self.p["agent_token"].strip() + "\n")
-        self.add_file("unit", layout.unit_path(self.role), layout.unit_text(self.role), 0o644)
-        self.add_file("env", layout.env_path(self.role), layout.env_text(self.p["env"]), 0o600, secret=True)
+        self.add_file("unit", self.host.unit_path(self.role), layout.unit_text(self.role), 0o644)
+        self.add_file("env", self.host.env_path(self.role), layout.env_text(self.p["env"]), 0o600, secret=True)
 
     def add_token_file(self, item, path, content):
         """A token file; its change restarts k3s only when the password changes (k3s reads the
@@ -402,12 +402,14 @@ class K3sRuntime:
 
     def plan_copies(self):
         rootfs = self.p["rootfs"]
-        src_bin = os.path.join(rootfs, "bin", "k3s")
-        if sha256_file(src_bin) != sha256_file(layout.K3S_BIN):
+        src_bin, k3s_bin = os.path.join(rootfs, "bin", "k3s"), self.host.k3s_bin
+        want_sum, have_sum = sha256_file(src_bin), sha256_file(k3s_bin)
+        if want_sum != have_sum:
             self.changed_items.append("binary")
-            self.copies.append((src_bin, layout.K3S_BIN, 0o755))
+            self.copies.append((src_bin, k3s_bin, 0o755))
             self.diffs.append({"before_header": layout.K3S_BIN, "after_header": layout.K3S_BIN,
-                               "before": "sha256 %s\n" % sha256_file(layout.K3S_BIN), "after": "sha256 %s\n" % sha256_file(src_bin)})
+                               "before": "absent\n" if have_sum is None else "sha256 %s\n" % have_sum,
+                               "after": "sha256 %s\n" % want_sum})
         self.plan_dir_copy("airgap", [p for p in sorted(glob.glob(os.path.join(rootfs, "images", "*")))
                                       if p.endswith(AIRGAP_SUFFIXES) or p.endswith(".txt")],
                            os.path.join(self.p["data_dir"], "agent", "images"))
@@ -431,13 +433,13 @@ class K3sRuntime:
     def plan_links(self):
         missing = []
         for name in layout.LINKS:
-            path = os.path.join(layout.BIN_DIR, name)
+            path = os.path.join(self.host.bin_dir, name)
             if os.path.islink(path) and os.readlink(path) in ("k3s", layout.K3S_BIN):
                 continue
-            found = shutil.which(name)
+            found = self.runner.which(name)
             if os.path.lexists(path) and not os.path.islink(path):
                 continue  # a real binary of that name: leave it, as install.sh does
-            if found and os.path.realpath(found) != os.path.realpath(layout.K3S_BIN) and not os.path.lexists(path):
+            if found and os.path.realpath(found) != os.path.realpath(self.host.k3s_bin) and not os.path.lexists(path):
                 continue  # provided elsewhere in PATH
             missing.append(path)
         if missing:
@@ -447,16 +449,7 @@ class K3sRuntime:
     # -- actions ---------------------------------------------------------------------------
     def apply(self, links):
         for src, dest, mode in self.copies:
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".seal-", dir=os.path.dirname(dest))
-            os.close(fd)
-            try:
-                shutil.copyfile(src, tmp)
-                os.chmod(tmp, mode)
-                os.replace(tmp, dest)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            copy_atomic(src, dest, mode)
         for path in links:
             if os.path.lexists(path):
                 os.unlink(path)
@@ -464,31 +457,17 @@ class K3sRuntime:
         for state in self.files:
             state.apply()
 
-    def systemctl(self, *args, check=True):
-        rc, out, err = self.module.run_command([self.module.get_bin_path("systemctl", required=True)] + list(args))
-        if check and rc != 0:
-            self.module.fail_json(msg="systemctl %s failed: %s" % (" ".join(args), (err or out).strip()),
-                                  changed_items=self.changed_items, journal=self.journal())
-        return rc, out.strip()
-
     def journal(self):
-        journalctl = self.module.get_bin_path("journalctl")
-        if not journalctl:
-            return []
-        _rc, out, _err = self.module.run_command([journalctl, "-u", self.service, "-n", "30", "--no-pager", "-o", "cat"])
-        token = self.p["token"]
-        return [line.replace(token, "********") if token else line for line in out.splitlines()]
+        return self.systemd.journal(self.service, 30, redact=(self.p["token"],))
 
     def service_state(self):
-        _rc, active = self.systemctl("is-active", self.service, check=False)
-        _rc, enabled = self.systemctl("is-enabled", self.service, check=False)
-        return active, enabled
+        return self.systemd.state(self.service)
 
     def node_name(self):
         return names.node_name(self.p["config"].get("node-name"))
 
     def kubectl(self, *args):
-        return self.module.run_command([layout.K3S_BIN, "kubectl", "--kubeconfig", layout.KUBECONFIG] + list(args))
+        return kube.kubectl(self.runner, *args, kubeconfig=self.host.kubeconfig, k3s=self.host.k3s_bin)
 
     def wait_ready(self):
         deadline = time.monotonic() + self.p["wait_timeout"]
@@ -510,14 +489,14 @@ class K3sRuntime:
             else:
                 seen = "service %s is %s" % (self.service, active)
             if time.monotonic() > deadline:
-                self.module.fail_json(msg="k3s %s on %s not ready after %ss: %s" % (self.role, self.node_name(), self.p["wait_timeout"], seen),
-                                      changed_items=self.changed_items, journal=self.journal())
+                raise ModuleFailure("k3s %s on %s not ready after %ss: %s" % (self.role, self.node_name(), self.p["wait_timeout"], seen),
+                                    changed_items=self.changed_items, journal=self.journal())
             time.sleep(2)
 
     def version(self):
-        if not os.path.exists(layout.K3S_BIN):
+        if not os.path.exists(self.host.k3s_bin):
             return None
-        rc, out, _err = self.module.run_command([layout.K3S_BIN, "--version"])
+        rc, out, _err = self.runner.run([self.host.k3s_bin, "--version"])
         first = out.splitlines()[0].split() if rc == 0 and out else []
         return first[2] if len(first) > 2 else None
 
@@ -526,17 +505,23 @@ class K3sRuntime:
         db = os.path.join(self.p["data_dir"], "server", "db")
         server = self.current_server()
         tls = os.path.join(self.p["data_dir"], "server", "tls")
-        self.module.exit_json(changed=False, role=self.role, service=self.service, node_name=self.node_name(),
-                              live=active == "active", version=self.version(), config_server=server,
-                              has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
-                              has_token=self.server_token() is not None,
-                              holds_data=bool(_listdir(db) or _listdir(tls)),
-                              token_ca_hash=self.server_ca_hash(), changed_items=[], restarted=False)
+        return dict(changed=False, role=self.role, service=self.service, node_name=self.node_name(),
+                    live=active == "active", version=self.version(), config_server=server,
+                    has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
+                    has_token=self.server_token() is not None,
+                    holds_data=bool(list_dir(db) or list_dir(tls)),
+                    token_ca_hash=self.server_ca_hash(), changed_items=[], restarted=False)
 
     def run(self):
-        if self.p["state"] == "query":
-            self.query()
-        self.validate()
+        try:
+            return self.query() if self.p["state"] == "query" else self.present()
+        except SystemdError as exc:
+            raise ModuleFailure(str(exc), changed_items=self.changed_items, journal=self.journal()) from exc
+
+    def present(self):
+        predicted = self.validate()
+        if predicted:
+            return predicted
         self.plan_files()
         self.plan_copies()
         links = self.plan_links()
@@ -551,12 +536,12 @@ class K3sRuntime:
         if not self.check:
             self.apply(links)
             if "unit" in self.changed_items:
-                self.systemctl("daemon-reload")
+                self.systemd.systemctl("daemon-reload")
             if enabled != "enabled":
-                self.systemctl("enable", self.service)
+                self.systemd.systemctl("enable", self.service)
             if start:
                 # Type=notify: start/restart returns once k3s reported READY (or failed).
-                self.systemctl("restart" if active == "active" else "start", self.service)
+                self.systemd.systemctl("restart" if active == "active" else "start", self.service)
                 restarted = True
             if self.p["wait"]:
                 self.wait_ready()
@@ -568,14 +553,7 @@ class K3sRuntime:
         )
         if self.module._diff:
             result["diff"] = self.diffs
-        self.module.exit_json(**result)
-
-
-def _listdir(path):
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
+        return result
 
 
 def main():
@@ -602,7 +580,11 @@ def main():
         required_if=[("state", "present", ("rootfs", "token"))],
         supports_check_mode=True,
     )
-    K3sRuntime(module).run()
+    try:
+        result = K3sRuntime(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

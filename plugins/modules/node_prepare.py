@@ -180,6 +180,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import (
     FileState,
     read_text,
@@ -226,7 +227,17 @@ class NodePrepare:
         }
         self.diffs = []
 
+    def validate(self):
+        """Bad items are refused before anything on the host changes."""
+        for item in self.params["directories"]:
+            self._mode(item["mode"], item["path"], "directories")
+        for item in self.params["files"]:
+            self._mode(item["mode"], item["path"], "files")
+            if item["content"] is None and self.params["state"] == "present":
+                raise ModuleFailure("files: %s has no content" % item["path"])
+
     def run(self):
+        self.validate()
         if self.params["state"] == "present":
             self.directories()
             self.files()
@@ -242,7 +253,7 @@ class NodePrepare:
             self.result["directories_created"] or self.result["modules_loaded"]
             or self.result["sysctls_set"] or self.result["files_changed"]
         )
-        self.module.exit_json(**self.result)
+        return self.result
 
     def directories(self):
         for item in self.params["directories"]:
@@ -261,8 +272,6 @@ class NodePrepare:
 
     def files(self):
         for item in self.params["files"]:
-            if item["content"] is None:
-                self.module.fail_json(msg="files: %s has no content" % item["path"])
             state = FileState(item["path"], item["content"], self._mode(item["mode"], item["path"], "files"))
             if state.changed:
                 self.result["files_changed"].append(item["path"])
@@ -273,8 +282,8 @@ class NodePrepare:
     def _mode(self, text, path, option):
         try:
             return int(text, 8)
-        except ValueError:
-            self.module.fail_json(msg="%s: mode %r of %s is not an octal mode" % (option, text, path))
+        except ValueError as exc:
+            raise ModuleFailure("%s: mode %r of %s is not an octal mode" % (option, text, path)) from exc
 
     def kernel_modules(self):
         for name in self.params["kernel_modules"]:
@@ -309,7 +318,7 @@ class NodePrepare:
 
     def unavailable(self, bucket, name, message):
         if self.params["strict"]:
-            self.module.fail_json(msg=message, **self.result)
+            raise ModuleFailure(message, **self.result)
         self.result[bucket].append(name)
         self.module.warn(message)
 
@@ -345,7 +354,7 @@ class NodePrepare:
         try:
             after = replace_block(before, self.params["cluster"], lines)
         except ValueError as exc:
-            self.module.fail_json(msg="%s: %s" % (path, exc), **self.result)
+            raise ModuleFailure("%s: %s" % (path, exc), **self.result) from exc
         if after == before:
             return
         self.result["files_changed"].append(path)
@@ -391,9 +400,12 @@ def main():
     )
     try:
         module.params["hosts"] = checked_hosts(module.params["cluster"], module.params["hosts"])
+        result = NodePrepare(module).run()
     except names.InvalidName as exc:
         module.fail_json(msg=str(exc))
-    NodePrepare(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,9 @@ options:
 attributes:
   check_mode:
     support: full
-    details: A running registry with nothing to change is still checked (read-only requests).
+    details:
+      - A running registry with nothing to change is still checked (read-only requests).
+      - When something would change, the registry is not checked, since the new state is not running yet.
   diff_mode:
     support: full
     details: Secret files are shown as a size marker only.
@@ -181,58 +183,49 @@ checked:
 """
 
 import os
-import shutil
 import ssl
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
-from ansible_collections.seal.cluster.plugins.module_utils._files import FileState
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, remove_path, sha256_file
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, images_wanted
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
 from ansible_collections.seal.cluster.plugins.module_utils._registry_server import (
     RegistryAPIError,
     RegistryClient,
-    file_sha256,
-    install_binary,
     merge_apply,
     merge_plan,
     missing_images,
     render_config,
     render_unit,
 )
-
-UNIT_DIR = "/etc/systemd/system"
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import UNIT_DIR, Runner, Systemd, SystemdError
 
 
 class Registry:
-    def __init__(self, module):
+    def __init__(self, module, runner=None, unit_dir=UNIT_DIR):
         self.module = module
         self.p = module.params
         self.check = module.check_mode
         cluster = self.p["cluster"]
         self.service = "seal-registry-%s.service" % cluster
-        self.unit_path = os.path.join(UNIT_DIR, self.service)
+        self.unit_path = os.path.join(unit_dir, self.service)
         base = os.path.join(self.p["data_root"], cluster)
         self.data_dir = self.p["data_dir"] or os.path.join(base, "registry")
         self.config_dir = self.p["config_dir"] or os.path.join("/etc/seal", cluster, "registry")
         self.binary = os.path.join(base, "bin", "seal-registry")
         self.result = {"changed": False, "service": self.service, "restarted": False, "files_changed": []}
         self.diffs = []
-        self.systemctl = module.get_bin_path("systemctl", required=True)
+        self.systemd = Systemd(runner or Runner(module))
 
     def path(self, name):
         return os.path.join(self.config_dir, name)
 
     def fail(self, msg):
-        self.module.fail_json(msg=msg, **self.result)
-
-    def systemd(self, *args, check=True):
-        rc, out, err = self.module.run_command([self.systemctl] + list(args))
-        if check and rc != 0:
-            self.fail("systemctl %s failed: %s" % (" ".join(args), (err or out).strip()))
-        return rc, out.strip()
+        raise ModuleFailure(msg, **self.result)
 
     # -- present ---------------------------------------------------------------------------
     def wanted(self):
@@ -304,7 +297,7 @@ class Registry:
                 self.result["files_changed"].append(state.path)
                 self.diffs.append(state.diff())
                 restart = restart or not state.path.endswith("/ca.crt")
-        want_sum, have_sum = file_sha256(source_binary), file_sha256(self.binary)
+        want_sum, have_sum = sha256_file(source_binary), sha256_file(self.binary)
         if want_sum != have_sum:
             self.result["files_changed"].append(self.binary)
             self.diffs.append({"before_header": self.binary, "after_header": self.binary,
@@ -326,23 +319,23 @@ class Registry:
             for state in files:
                 state.apply()
             if want_sum != have_sum:
-                install_binary(source_binary, self.binary)
+                copy_atomic(source_binary, self.binary, 0o755)
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
             merge_apply(image_storage, self.data_dir, plan)
 
         unit_changed = self.unit_path in self.result["files_changed"]
-        rc_enabled, enabled = self.systemd("is-enabled", self.service, check=False)
-        rc_active, active = self.systemd("is-active", self.service, check=False)
+        rc_enabled, enabled = self.systemd.systemctl("is-enabled", self.service, check=False)
+        rc_active, active = self.systemd.systemctl("is-active", self.service, check=False)
         enabled_ok = rc_enabled == 0 and enabled == "enabled"
         running = rc_active == 0 and active == "active"
         start = restart or not running
         if not self.check:
             if unit_changed:
-                self.systemd("daemon-reload")
+                self.systemd.systemctl("daemon-reload")
             if not enabled_ok:
-                self.systemd("enable", self.service)
+                self.systemd.systemctl("enable", self.service)
             if start:
-                self.systemd("restart", self.service)
+                self.systemd.systemctl("restart", self.service)
         if not enabled_ok:
             self.diffs.append({"before_header": self.service, "after_header": self.service,
                                "before": "%s\n" % (enabled or "not enabled"), "after": "enabled\n"})
@@ -394,7 +387,7 @@ class Registry:
             except (OSError, ssl.SSLError) as exc:
                 last = str(exc)
             if time.monotonic() > deadline:
-                _rc, journal, _err = self.module.run_command(["journalctl", "-u", self.service, "-n", "15", "--no-pager"])
+                journal = "\n".join(self.systemd.journal(self.service, 15))
                 self.fail("the registry on %s:%d is not healthy after %ds (GET https://%s:%d/v2/): %s\n%s"
                           % (p["health_address"], p["port"], p["timeout"], p["domain"], p["port"], last, journal))
             time.sleep(1)
@@ -405,30 +398,30 @@ class Registry:
         if os.path.exists(self.unit_path):
             removed.append(self.unit_path)
             if not self.check:
-                self.systemd("disable", "--now", self.service, check=False)
+                self.systemd.systemctl("disable", "--now", self.service, check=False)
                 os.unlink(self.unit_path)
-                self.systemd("daemon-reload")
+                self.systemd.systemctl("daemon-reload")
         for path in (self.config_dir, self.binary) + ((self.data_dir,) if self.p["remove_data"] else ()):
             if os.path.lexists(path):
                 removed.append(path)
                 if not self.check:
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path)
-                    else:
-                        os.unlink(path)
+                    remove_path(path)
         self.result["files_changed"] = removed
         self.diffs = [{"before_header": path, "after_header": path, "before": "present\n", "after": "absent\n"}
                       for path in removed]
         self.result["changed"] = bool(removed)
 
     def run(self):
-        if self.p["state"] == "present":
-            self.present()
-        else:
-            self.absent()
+        try:
+            if self.p["state"] == "present":
+                self.present()
+            else:
+                self.absent()
+        except SystemdError as exc:
+            self.fail(str(exc))
         if self.module._diff:
             self.result["diff"] = self.diffs
-        self.module.exit_json(**self.result)
+        return self.result
 
 
 def main():
@@ -459,9 +452,12 @@ def main():
     )
     try:
         check_args(module.params)
+        result = Registry(module).run()
     except names.InvalidName as exc:
         module.fail_json(msg=str(exc))
-    Registry(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 def check_args(p):

@@ -92,6 +92,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils._digest import DigestError
 from ansible_collections.seal.cluster.plugins.module_utils._digest import check as check_digest
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._files import remove_path
 from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, extract
 
 MARKER = ".seal-digest"
@@ -120,42 +122,39 @@ class RootfsInstaller:
             if os.path.lexists(dest):
                 result.update(changed=True, digest=None)
                 if not self.module.check_mode:
-                    shutil.rmtree(dest)
-            self.module.exit_json(**result)
+                    remove_path(dest)
+            return result
         if self.p["state"] == "present":
             try:
                 check_digest(self.p["digest"], "rootfs: digest")
             except DigestError as exc:
-                self.module.fail_json(msg=str(exc))
+                raise ModuleFailure(str(exc)) from exc
         if self.p["state"] == "query" or before == self.p["digest"]:
-            self.module.exit_json(**result)
+            return result
         archive = self.p["src"]
         if not archive or not os.path.isfile(archive):
-            self.module.fail_json(msg="rootfs: archive %s is not on the host (use the action plugin, which ships it)" % archive)
+            raise ModuleFailure("rootfs: archive %s is not on the host (use the action plugin, which ships it)" % archive)
         if self.module.check_mode:
             result.update(changed=True, digest=self.p["digest"])
-            self.module.exit_json(**result)
+            return result
         staging = dest + ".new"
-        if os.path.lexists(staging):
-            shutil.rmtree(staging)
+        remove_path(staging)
         os.makedirs(staging, mode=0o755)
         try:
             self.unpack(archive, staging)
             with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as f:
                 f.write(self.p["digest"] + "\n")
             old = dest + ".old"
-            if os.path.lexists(old):
-                shutil.rmtree(old)
+            remove_path(old)
             if os.path.lexists(dest):
                 os.rename(dest, old)
             os.rename(staging, dest)
-            if os.path.lexists(old):
-                shutil.rmtree(old)
+            remove_path(old)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             shutil.rmtree(staging, ignore_errors=True)
-            self.module.fail_json(msg="rootfs: unpacking %s into %s failed: %s" % (archive, dest, exc))
+            raise ModuleFailure("rootfs: unpacking %s into %s failed: %s" % (archive, dest, exc)) from exc
         result.update(changed=True, digest=self.p["digest"], transferred=True)
-        self.module.exit_json(**result)
+        return result
 
     def unpack(self, archive, staging):
         """Through the collection's one safe extraction helper (links, hard links and names
@@ -177,7 +176,11 @@ def main():
         required_if=[("state", "present", ("digest", "src"))],
         supports_check_mode=True,
     )
-    RootfsInstaller(module).run()
+    try:
+        result = RootfsInstaller(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """k3s_runtime refuses bad input before it touches anything."""
 import json
-import os
 
 import pytest
+
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import Layout
+from ansible_collections.seal.cluster.plugins.modules import k3s_runtime
+
+REAL = k3s_runtime.K3sRuntime
 
 
 @pytest.fixture
@@ -19,12 +23,15 @@ def rootfs(tmp_path):
     ({}, "needs 'server'"),
     ({"server": "https://10.0.0.1:6443", "token": "abc"}, "put the token in the token option"),
 ])
-def test_bad_agent_config_fails_before_any_change(run_module, rootfs, config, message):
-    out = run_module("k3s_runtime", role="agent", rootfs=rootfs, token="s3cret-token", config=config)
+def test_bad_agent_config_fails_before_any_change(run_main, monkeypatch, fake_runner, tmp_path, rootfs, config, message):
+    root, runner = tmp_path / "root", fake_runner()
+    monkeypatch.setattr(k3s_runtime, "K3sRuntime", lambda module: REAL(module, Layout(str(root)), runner))
+    out = run_main(k3s_runtime, dict(role="agent", rootfs=rootfs, token="s3cret-token", config=config,
+                                     token_file=str(root / "etc/rancher/k3s/token"), data_dir=str(root / "data")))
     assert out["failed"] is True
     assert message in out["msg"]
     assert "s3cret-token" not in str(out)
-    assert not os.path.exists("/etc/rancher/k3s/token") or os.environ.get("SEAL_UNIT_ON_NODE")
+    assert not root.exists() and runner.calls == []
 
 
 def test_missing_rootfs_binary_is_named(run_module, tmp_path):

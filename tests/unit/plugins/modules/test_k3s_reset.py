@@ -1,0 +1,132 @@
+"""k3s_reset against a host laid out under a temporary root, with the host's programs recorded:
+check mode predicts and touches nothing, apply removes and issues the commands, a second run
+finds nothing."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import Layout
+from ansible_collections.seal.cluster.plugins.modules import k3s_reset
+
+REAL_RESETTER = k3s_reset.Resetter
+IPTABLES = "*filter\n:INPUT ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n-A INPUT -j KUBE-SERVICES\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n"
+
+
+@pytest.fixture
+def host(tmp_path):
+    root = tmp_path / "root"
+    layout = Layout(str(root))
+    for path in (layout.unit_path("server"), layout.env_path("server"), layout.k3s_bin, layout.config,
+                 layout.path("/var/lib/kubelet/pods/x"), layout.path("/etc/seal/c1/registry/config.yml"),
+                 layout.path("/etc/containers/certs.d/sea.hub:5000/ca.crt"), layout.path("/etc/containers/keep")):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("x\n")
+    os.symlink("k3s", os.path.join(layout.bin_dir, "kubectl"))
+    with open(os.path.join(layout.bin_dir, "ctr"), "w", encoding="utf-8") as f:
+        f.write("a real ctr, not k3s's link\n")
+    data = tmp_path / "data"
+    (data / "agent").mkdir(parents=True)
+    seal = tmp_path / "seal" / "c1"
+    seal.mkdir(parents=True)
+    for name in ("cni0", "flannel.1", "eth0", "veth1"):
+        (root / "sys/class/net" / name).mkdir(parents=True)
+    os.symlink("../cni0", root / "sys/class/net/veth1/master")
+    (root / "proc/self").mkdir(parents=True)
+    (root / "proc/self/mounts").write_text(
+        "overlay / overlay rw 0 0\n"
+        "tmpfs /run/k3s/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/shm tmpfs rw 0 0\n"
+        "tmpfs %s/agent/x tmpfs rw 0 0\n" % data)
+    return {"root": root, "layout": layout, "data": data, "seal": seal}
+
+
+def runner_for(host, fake_runner):
+    """systemctl answers from the state of the fake host: active while its unit file exists."""
+    def is_active(argv):
+        unit = os.path.join(host["layout"].unit_dir, argv[2])
+        return (0, "active\n", "") if os.path.exists(unit) else (3, "inactive\n", "")
+
+    def iptables_save(argv):
+        return 0, IPTABLES if os.path.exists(host["layout"].unit_path("server")) else "*filter\nCOMMIT\n", ""
+
+    return fake_runner({("systemctl", "is-active", "k3s.service"): is_active,
+                       "iptables-save": iptables_save, "ip6tables-save": (1, "", "no ip6tables")})
+
+
+def run(run_main, monkeypatch, host, runner, check=False):
+    def resetter(module, _seal_paths):
+        paths = k3s_reset.cluster_paths(module.params, host["layout"])
+        return REAL_RESETTER(module, paths, host["layout"], runner)
+
+    monkeypatch.setattr(k3s_reset, "Resetter", resetter)
+    return run_main(k3s_reset, {"data_dir": str(host["data"]), "cluster": "c1", "data_root": str(host["seal"].parent),
+                                "registry_host": "sea.hub:5000"}, check=check)
+
+
+def test_check_apply_idempotent(run_main, monkeypatch, host, fake_runner):
+    layout = host["layout"]
+    runner = runner_for(host, fake_runner)
+    predicted = run(run_main, monkeypatch, host, runner, check=True)
+    assert predicted["changed"] is True
+    assert "service k3s.service stopped" in predicted["removed"]
+    assert "interface cni0 deleted" in predicted["removed"] and "interface veth1 deleted" in predicted["removed"]
+    assert not any("eth0" in r for r in predicted["removed"])
+    assert "iptables rules of KUBE-/CNI-/flannel removed" in predicted["removed"]
+    # check mode asks, never acts
+    assert all(c[:2] in (["systemctl", "is-active"], ["iptables-save"], ["ip6tables-save"]) for c in runner.calls)
+    assert os.path.exists(layout.k3s_bin) and os.path.exists(host["seal"])
+
+    runner = runner_for(host, fake_runner)
+    applied = run(run_main, monkeypatch, host, runner)
+    assert applied["changed"] is True and sorted(applied["removed"]) == sorted(predicted["removed"])
+    assert runner.called("systemctl", "stop", "k3s.service") and runner.called("systemctl", "disable", "k3s.service")
+    assert runner.called("systemctl", "daemon-reload")
+    assert [c for c in runner.calls if c[0] == "ip"] == [["ip", "link", "delete", n] for n in ("cni0", "flannel.1", "veth1")]
+    unmounted = [c[-1] for c in runner.called("umount")]
+    assert unmounted[0].endswith("/agent/x") or unmounted[0].startswith("/run/k3s/")
+    assert len(unmounted) == 2
+    restored = runner.inputs[runner.calls.index(runner.called("iptables-restore")[0])]
+    assert "KUBE-" not in restored and "-A INPUT -p tcp -j ACCEPT" in restored
+    for gone in (layout.k3s_bin, layout.unit_path("server"), layout.env_path("server"), layout.path("/etc/rancher"),
+                 layout.path("/var/lib/kubelet"), os.path.join(layout.bin_dir, "kubectl"), str(host["data"]),
+                 str(host["seal"]), layout.path("/etc/seal/c1"), layout.path("/etc/containers/certs.d/sea.hub:5000")):
+        assert not os.path.lexists(gone), gone
+    # what k3s did not make stays
+    assert os.path.exists(os.path.join(layout.bin_dir, "ctr")) and os.path.exists(layout.path("/etc/containers/keep"))
+
+    (host["root"] / "proc/self/mounts").write_text("overlay / overlay rw 0 0\n")
+    for name in ("cni0", "flannel.1", "veth1"):
+        os.unlink(host["root"] / "sys/class/net" / name / "master") if name == "veth1" else None
+        os.rmdir(host["root"] / "sys/class/net" / name)
+    runner = runner_for(host, fake_runner)
+    again = run(run_main, monkeypatch, host, runner)
+    assert again == {"changed": False, "removed": [], "invocation": again["invocation"]}
+    assert not runner.called("systemctl", "stop") and not runner.called("iptables-restore")
+
+
+def test_kills_the_processes_k3s_left(run_main, monkeypatch, host, fake_runner):
+    child = subprocess.Popen(["sleep", "60"])  # pylint: disable=consider-using-with
+    try:
+        proc = host["root"] / "proc" / str(child.pid)
+        proc.mkdir(parents=True)
+        os.symlink(str(host["data"] / "data/current/bin/containerd-shim-runc-v2"), proc / "exe")
+        (proc / "cmdline").write_bytes(b"containerd-shim-runc-v2\0-namespace\0k8s.io\0")
+        other = host["root"] / "proc" / "1"
+        other.mkdir()
+        os.symlink("/usr/sbin/sshd", other / "exe")
+        (other / "cmdline").write_bytes(b"/usr/sbin/sshd\0-D\0")
+        out = run(run_main, monkeypatch, host, runner_for(host, fake_runner), check=True)
+        assert "process %d killed" % child.pid in out["removed"] and "process 1 killed" not in out["removed"]
+        assert child.poll() is None
+        out = run(run_main, monkeypatch, host, runner_for(host, fake_runner))
+        assert "process %d killed" % child.pid in out["removed"]
+        deadline = time.monotonic() + 10
+        while child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.returncode == -9
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
