@@ -152,8 +152,8 @@ def test_every_clusterfile_value_is_data_never_a_template(tmp_path):
     shown = json.loads(out.stdout.split("=>", 1)[1])["msg"]
     shown = json.loads(shown)
     # a role is a group (its name sanitised), never a template
-    assert "master" in shown.pop("roles") and shown == {"env": {"X": evil("env")}, "image": evil("image"),
-                                                       "config": evil("config")}
+    assert "master" in shown.pop("roles")
+    assert shown == {"env": {"X": evil("env")}, "image": evil("image"), "config": evil("config")}
     assert sorted(os.listdir(tmp_path)) == ["Clusterfile", "ansible-tmp"]
 
 
