@@ -21,10 +21,12 @@ description:
     first master), and C(cluster_<name>) per cluster, so that several Clusterfiles can share one inventory.
   - Host names are the IP addresses. Host variables are C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) (with C(pkPasswd),
-    the key content and its passphrase), C(seal_env) (cluster env overridden per host),
-    C(seal_labels), C(seal_taints), C(seal_roles), and the cluster's C(seal_cluster_name),
-    C(seal_image), C(seal_registry) (with defaults V(sea.hub) and V(5000)), C(seal_host_aliases),
-    C(seal_data_root), C(seal_master0), C(seal_runtime_config) (the other documents).
+    the key content and its passphrase), C(seal_labels), C(seal_taints), and the cluster's
+    C(seal_cluster_name), C(seal_image), C(seal_registry) (with defaults V(sea.hub) and V(5000)),
+    C(seal_host_aliases), C(seal_data_root). A host's roles are its groups; the first master is
+    group V(master0).
+  - Reserved, read by no role yet - C(seal_env) (cluster env overridden per host) and
+    C(seal_runtime_config) (the other documents).
   - A Clusterfile is data, as it is for sealer - every value read from it (nested ones too) is
     marked unsafe and never rendered as a template, so a label such as C({{ lookup(...) }}) stays
     that text. Use a normal inventory to template variables.

@@ -290,7 +290,7 @@ def hosts_of(doc, runtime_docs=()):
         "seal_registry": registry,
         "seal_host_aliases": spec.get("hostAliases") or [],
         "seal_data_root": spec.get("dataRoot") or DEFAULT_DATA_ROOT,
-        "seal_master0": masters[0],
+        # reserved (read by nothing yet; issue 19 gives them meaning): seal_runtime_config, seal_env
         "seal_runtime_config": [d.value for d in runtime_docs],
     }
     out = []
@@ -303,11 +303,9 @@ def hosts_of(doc, runtime_docs=()):
                 "ansible_host": ip,
                 "ansible_port": int(ssh.get("port") or 22),
                 "ansible_user": ssh.get("user") or "root",
-                "seal_roles": list(host["roles"]),
                 "seal_env": env,
                 "seal_labels": {str(k): _label_text(v) for k, v in (host.get("labels") or {}).items()},
                 "seal_taints": list(host.get("taints") or []),
-                "seal_master0_host": ip == masters[0],
             })
             if ssh.get("passwd"):
                 hostvars["ansible_password"] = ssh["passwd"]

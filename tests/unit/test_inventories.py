@@ -118,7 +118,7 @@ def test_estate_example_documents_every_variable(tmp_path):
     text = "".join(open(p, encoding="utf-8").read() for p in ESTATE_VARS)
     documented = set(re.findall(r"\b[a-z][a-z0-9_]+\b", text))
     wanted = _variables_in_use() | _clusterfile_hostvars(tmp_path)
-    assert {"prepare_sysctls", "seal_k3s_secret_config", "ansible_password", "seal_master0_host"} <= wanted
+    assert {"prepare_sysctls", "seal_k3s_secret_config", "ansible_password", "controller_image"} <= wanted
     assert sorted(wanted - documented) == []
 
 
