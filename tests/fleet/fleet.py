@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -48,6 +49,20 @@ BLACKHOLE_GATEWAY = "203.0.113.255"
 
 class FleetError(RuntimeError):
     pass
+
+
+NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?")
+
+
+def name_from_env(variable: str, default: str) -> str:
+    """A test's fleet name: $variable when set, else default (podman is shared: each user of the
+    machine runs its fleets under its own prefix). The name becomes host, container, network and
+    cluster names, so it must be a short DNS label."""
+    name = os.environ.get(variable) or default
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"${variable}={name!r} is not a fleet name (lowercase letters, digits and '-', "
+                         "at most 32, starting and ending with a letter or digit)")
+    return name
 
 
 def log(msg: str) -> None:

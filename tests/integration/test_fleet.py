@@ -12,7 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "itfleet"
+NAME = fleet.name_from_env("SEAL_FLEET_TEST_FLEET", "itfleet")
 
 
 def podman_ids(*what):

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
 import build_image  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "itext"
+NAME = fleet.name_from_env("SEAL_EXTERNAL_ETCD_FLEET", "itext")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 
 
@@ -30,7 +30,7 @@ def ssh(state, ip, command):
 @pytest.fixture(scope="module")
 def cluster():
     state = fleet.up(NAME, masters=2, nodes=1)
-    work = tempfile.mkdtemp(prefix="seal-itext-")
+    work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
     try:
         etcd_host = state["nodes"][-1]["ip"]
         subprocess.run(["scp", "-q", "-i", state["key"], "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",

@@ -13,8 +13,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
-# the fleet's name (podman is shared: each user of the machine runs it under their own prefix)
-NAME = os.environ.get("SEAL_INVENTORY_FLEET", "itinv")
+NAME = fleet.name_from_env("SEAL_INVENTORY_FLEET", "itinv")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(TESTS, "standin"))
 import build as standin_build  # noqa: E402
 import fleet  # noqa: E402
 
-FLEET = "standin"
+FLEET = fleet.name_from_env("SEAL_STANDIN_FLEET", "standin")
 VERSION = "v1.25.3+k3s1"
 GRACE = 10  # K3S_STANDIN_NODE_GRACE on the nodes, seconds
 

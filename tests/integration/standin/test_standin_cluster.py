@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from conftest import GRACE, VERSION, wait_for
+from conftest import FLEET, GRACE, VERSION, wait_for
 
 pytestmark = pytest.mark.fleet
 TOKEN = "standin-test-secret"
@@ -57,7 +57,7 @@ def test_second_server_cannot_join_a_sqlite_server(nodes):
     assert joiner.returncode != 0
     assert "server-bootstrap: 400 Bad Request" in joiner.stderr, joiner.stderr
     assert "embedded etcd is not enabled" in m3.out("journalctl -u k3s --no-pager")
-    assert list(nodes_json(m3)) == ["standin-m3"]  # the failed joiner never became a node
+    assert list(nodes_json(m3)) == [f"{FLEET}-m3"]  # the failed joiner never became a node
     m2.wipe()
     m3.wipe()
 
@@ -92,31 +92,31 @@ def test_cluster_init_server_second_server_and_agent_form_one_cluster(nodes):
     print(f"[standin] agent joined in {took:.1f}s")
 
     got = nodes_json(m2)
-    assert set(got) == {"standin-m1", "standin-m2", "standin-n1"}
+    assert set(got) == {f"{FLEET}-m1", f"{FLEET}-m2", f"{FLEET}-n1"}
     assert all(ready(n) == "True" for n in got.values()), {k: ready(v) for k, v in got.items()}
-    for name in ("standin-m1", "standin-m2"):
+    for name in (f"{FLEET}-m1", f"{FLEET}-m2"):
         labels = got[name]["metadata"]["labels"]
         assert labels["node-role.kubernetes.io/etcd"] == "true"
         assert labels["node-role.kubernetes.io/control-plane"] == "true"
         assert labels["node-role.kubernetes.io/master"] == "true"
-    assert "node-role.kubernetes.io/control-plane" not in got["standin-n1"]["metadata"]["labels"]
-    assert got["standin-m1"]["metadata"]["labels"]["zone"] == "a"
-    assert got["standin-n1"]["status"]["nodeInfo"]["kubeletVersion"] == VERSION
+    assert "node-role.kubernetes.io/control-plane" not in got[f"{FLEET}-n1"]["metadata"]["labels"]
+    assert got[f"{FLEET}-m1"]["metadata"]["labels"]["zone"] == "a"
+    assert got[f"{FLEET}-n1"]["status"]["nodeInfo"]["kubeletVersion"] == VERSION
     wide = m1.kubectl("get nodes -o wide").stdout
     assert "control-plane,etcd,master" in wide and n1.ip in wide
     # kubectl verbs the collection uses
-    assert m1.kubectl("drain standin-n1", check=False).returncode == 1  # svclb DaemonSet pod needs --ignore-daemonsets
-    out = m1.kubectl("drain standin-n1 --ignore-daemonsets --delete-emptydir-data --timeout=60s").stdout
-    assert "node/standin-n1 drained" in out
-    assert m1.kubectl("get node standin-n1").stdout.split()[6] == "Ready,SchedulingDisabled"
-    m1.kubectl("uncordon standin-n1")
-    m1.kubectl("label node standin-n1 tier=edge")
-    m1.kubectl("taint node standin-n1 dedicated=edge:NoSchedule")
-    n = nodes_json(m1)["standin-n1"]
+    assert m1.kubectl(f"drain {FLEET}-n1", check=False).returncode == 1  # svclb DaemonSet pod needs --ignore-daemonsets
+    out = m1.kubectl(f"drain {FLEET}-n1 --ignore-daemonsets --delete-emptydir-data --timeout=60s").stdout
+    assert f"node/{FLEET}-n1 drained" in out
+    assert m1.kubectl(f"get node {FLEET}-n1").stdout.split()[6] == "Ready,SchedulingDisabled"
+    m1.kubectl(f"uncordon {FLEET}-n1")
+    m1.kubectl(f"label node {FLEET}-n1 tier=edge")
+    m1.kubectl(f"taint node {FLEET}-n1 dedicated=edge:NoSchedule")
+    n = nodes_json(m1)[f"{FLEET}-n1"]
     assert n["metadata"]["labels"]["tier"] == "edge"
     assert n["spec"]["taints"] == [{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}]
     assert not n["spec"].get("unschedulable")
-    m1.kubectl("taint node standin-n1 dedicated:NoSchedule-")
+    m1.kubectl(f"taint node {FLEET}-n1 dedicated:NoSchedule-")
     # the agent is registered through etcd: the other server sees it too; the agent logs it is up
     assert "k3s agent is up and running" in n1.out("journalctl -u k3s-agent --no-pager")
 
@@ -125,13 +125,13 @@ def test_stopped_agent_goes_notready_within_grace(nodes):
     m1, n1 = nodes["m1"], nodes["n1"]
     n1.run("systemctl stop k3s-agent")
     t = time.monotonic()
-    wait_for(lambda: ready(nodes_json(m1)["standin-n1"]) != "True", timeout=GRACE + 10, what="n1 NotReady")
+    wait_for(lambda: ready(nodes_json(m1)[f"{FLEET}-n1"]) != "True", timeout=GRACE + 10, what="n1 NotReady")
     took = time.monotonic() - t
     print(f"[standin] agent NotReady {took:.1f}s after stop (grace {GRACE}s)")
     assert took >= GRACE - 3  # not before the grace period (heartbeat interval slack)
-    assert "NotReady" in m1.kubectl("get node standin-n1").stdout
+    assert "NotReady" in m1.kubectl(f"get node {FLEET}-n1").stdout
     start(n1, "k3s-agent")
-    wait_for(lambda: ready(nodes_json(m1)["standin-n1"]) == "True", timeout=15, what="n1 Ready again")
+    wait_for(lambda: ready(nodes_json(m1)[f"{FLEET}-n1"]) == "True", timeout=15, what="n1 Ready again")
 
 
 def test_wrong_tokens_are_refused(nodes):
@@ -157,7 +157,7 @@ def test_wrong_tokens_are_refused(nodes):
     wait_for(lambda: int(m3.out("systemctl show -p NRestarts --value k3s").strip() or 0) >= 1, timeout=30,
              what="k3s on m3 restarted by systemd")
     assert "token CA hash does not match" in m3.out("journalctl -u k3s --no-pager")
-    assert "standin-m3" not in nodes_json(m1)
+    assert f"{FLEET}-m3" not in nodes_json(m1)
     m3.wipe()
     config(n1, {"server": f"https://{m1.ip}:6443", "token": token, "node-ip": n1.ip})
     start(n1, "k3s-agent")
@@ -169,7 +169,7 @@ def test_losing_etcd_quorum_makes_the_api_unavailable(nodes):
     config(m3, {"server": f"https://{m2.ip}:6443", "token": token, "node-ip": m3.ip})
     took = start(m3, m3.install_unit("server"))
     print(f"[standin] third server joined in {took:.1f}s")
-    assert {n for n, v in nodes_json(m1).items() if ready(v) == "True"} >= {"standin-m1", "standin-m2", "standin-m3"}
+    assert {n for n, v in nodes_json(m1).items() if ready(v) == "True"} >= {f"{FLEET}-m1", f"{FLEET}-m2", f"{FLEET}-m3"}
     m2.run("systemctl stop k3s")
     m3.run("systemctl stop k3s")
     assert m2.out("pgrep -x etcd", check=False).strip() == ""  # etcd dies with the stand-in

@@ -126,3 +126,59 @@ def test_k3s_release_and_path_are_exclusive(run_module, ctx, tmp_path):
     result = run_module("cluster_image", name="k3s:v1", state="built", path=ctx, store=str(tmp_path / "store"),
                         k3s_release=dict(path=str(tmp_path), version="v1.25.3+k3s1"))
     assert result["failed"] and "mutually exclusive: path|k3s_release" in result["msg"]
+
+
+def _store_files(store):
+    """relative path -> bytes of every regular file of the store but its lock."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(store):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if name != ".lock" and os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, store)] = f.read()
+    return out
+
+
+def test_built_check_apply_idempotent_then_a_changed_file_gives_a_new_digest(run_module, ctx, tmp_path, monkeypatch):
+    store = tmp_path / "env-store"
+    monkeypatch.setenv("SEAL_IMAGE_STORE", str(store))  # no store option: the module's default
+    args = dict(name="k3s:v1", state="built", path=ctx)
+
+    check = run_module("cluster_image", check=True, diff=True, **args)
+    assert check["changed"] is True and not store.exists()
+
+    built = run_module("cluster_image", diff=True, **args)
+    assert built["changed"] is True and built["digest"].startswith("sha256:")
+    assert built["diff"] == {"before": "docker.io/library/k3s:v1: absent\n",
+                             "after": "docker.io/library/k3s:v1: %s\n" % built["digest"]}
+    assert built["rootfs"] == str(store / "rootfs" / built["digest"].split(":", 1)[1])
+    assert (store / "rootfs" / built["digest"].split(":", 1)[1] / "bin" / "k3s").read_text() == "#!/bin/sh\n"
+    with open(store / "index.json", encoding="utf-8") as f:
+        index = json.load(f)
+    assert [(m["digest"], m["annotations"]["org.opencontainers.image.ref.name"]) for m in index["manifests"]] == \
+        [(built["digest"], "docker.io/library/k3s:v1")]
+    manifest = store / "blobs" / "sha256" / built["digest"].split(":", 1)[1]
+    assert "sha256:" + hashlib.sha256(manifest.read_bytes()).hexdigest() == built["digest"]
+    files = _store_files(store)
+
+    again = run_module("cluster_image", diff=True, **args)
+    assert again["changed"] is False and again["digest"] == built["digest"]
+    assert again["diff"]["before"] == again["diff"]["after"] == "docker.io/library/k3s:v1: %s\n" % built["digest"]
+    assert _store_files(store) == files
+
+    with open(os.path.join(ctx, "bin", "k3s"), "w", encoding="utf-8") as f:
+        f.write("#!/bin/sh\necho v2\n")
+    changed = run_module("cluster_image", diff=True, **args)
+    assert changed["changed"] is True and changed["digest"] != built["digest"]
+    assert changed["diff"] == {"before": "docker.io/library/k3s:v1: %s\n" % built["digest"],
+                               "after": "docker.io/library/k3s:v1: %s\n" % changed["digest"]}
+    assert open(os.path.join(changed["rootfs"], "bin", "k3s"), encoding="utf-8").read() == "#!/bin/sh\necho v2\n"
+    with open(store / "index.json", encoding="utf-8") as f:
+        assert [m["digest"] for m in json.load(f)["manifests"]] == [changed["digest"]]
+    assert run_module("cluster_image", **args)["changed"] is False
+
+    with open(os.path.join(ctx, "bin", "k3s"), "w", encoding="utf-8") as f:
+        f.write("#!/bin/sh\n")
+    back = run_module("cluster_image", **args)  # the same context gives the same digest again
+    assert back["changed"] is True and back["digest"] == built["digest"]
