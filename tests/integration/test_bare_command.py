@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "laybare"
+NAME = fleet.name_from_env("SEAL_BARE_FLEET", "bare")
 BARE = ["ansible-playbook", "playbooks/run.yml", "-e", "image=k3s:v1.25.3"]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fleet"))
 import egress  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "offline"
+NAME = fleet.name_from_env("SEAL_OFFLINE_FLEET", "offline")
 
 
 @pytest.fixture(scope="module")
