@@ -28,6 +28,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 import socket
 
 # Patterns are used with fullmatch: '$' would also match before a trailing newline.
@@ -47,8 +49,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LABEL_RULE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
 
-class InvalidName(ValueError):
-    """A value is not a valid name of its kind; ``str()`` names the field (when given) and why."""
+class InvalidName(ModuleFailure, ValueError):
+    """A value is not a valid name of its kind; ``str()`` names the field (when given) and why.
+    A ModuleFailure, so a module's main() reports it like any other failure."""
 
     def __init__(self, field, value, problem):
         self.field, self.value, self.problem = field, value, problem

@@ -307,8 +307,6 @@ def main():
         if module.params["address"]:
             module.params["address"] = names.check_ip(module.params["address"], "address")
         result = NodeManager(module).run()
-    except names.InvalidName as exc:
-        module.fail_json(msg=str(exc))
     except ModuleFailure as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

@@ -83,6 +83,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, remove_path
 from ansible_collections.seal.cluster.plugins.module_utils._registry_client import CA_DIR
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd
@@ -246,9 +247,10 @@ def main():
     try:
         seal_paths = cluster_paths(module.params)
         names.check_absolute_path(module.params["data_dir"], "data_dir")
-    except names.InvalidName as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**Resetter(module, seal_paths).run())
+        result = Resetter(module, seal_paths).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

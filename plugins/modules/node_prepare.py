@@ -401,8 +401,6 @@ def main():
     try:
         module.params["hosts"] = checked_hosts(module.params["cluster"], module.params["hosts"])
         result = NodePrepare(module).run()
-    except names.InvalidName as exc:
-        module.fail_json(msg=str(exc))
     except ModuleFailure as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

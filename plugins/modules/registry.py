@@ -453,8 +453,6 @@ def main():
     try:
         check_args(module.params)
         result = Registry(module).run()
-    except names.InvalidName as exc:
-        module.fail_json(msg=str(exc))
     except ModuleFailure as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)
