@@ -5,6 +5,10 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
+    """The attributes' descriptions (DOCUMENTATION), and the support values that hold for
+    several modules: each module lists the ones true for it, and states its own check_mode and
+    diff_mode (with details where support is partial)."""
+
     DOCUMENTATION = r"""
 options: {}
 attributes:
@@ -18,10 +22,33 @@ attributes:
         indicates no change.
 """
 
+    # Every module of this collection runs on POSIX hosts (or the controller) only.
     PLATFORM = r"""
 options: {}
 attributes:
   platform:
     description: Target OS/families that can be operated against.
     support: N/A
+    platforms: posix
+"""
+
+    IDEMPOTENT = r"""
+options: {}
+attributes:
+  idempotent:
+    support: full
+"""
+
+    # Modules that only read: check mode runs them as they are, nothing to show in a diff.
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: This module changes nothing, so it runs in check mode as it does otherwise.
+  diff_mode:
+    support: N/A
+    details: This module changes nothing.
+  idempotent:
+    support: full
 """

@@ -29,6 +29,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   name:
     description:
@@ -186,10 +187,7 @@ attributes:
   diff_mode:
     support: full
   idempotent:
-    support: full
     details: V(built) and O(pull=always) report a change only when the stored digest changed.
-  platform:
-    platforms: posix
 requirements:
   - oras (Python library), for pulls and pushes
   - skopeo and docker-registry (Debian/Ubuntu package names), for O(state=built) with images to cache

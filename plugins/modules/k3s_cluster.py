@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   nodes:
     description: The nodes of the cluster.
@@ -67,10 +68,6 @@ attributes:
         RV(pending) and changed, without comparing its nodes.
   diff_mode:
     support: full
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

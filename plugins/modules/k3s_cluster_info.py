@@ -21,9 +21,13 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.info_module
 options:
   record:
-    description: Path of the cluster's C(applied.json) on this server.
+    description:
+      - Path of the cluster's record C(applied.json) on this server (see M(seal.cluster.cluster_record)).
+      - Read as untrusted data - at most 1 MiB, a regular file, every field type-checked - and an
+        error names the file.
     type: path
   kubeconfig:
     description: Kubeconfig of the server.
@@ -33,15 +37,6 @@ options:
     description: k3s data directory (for the etcd client certificate).
     type: path
     default: /var/lib/rancher/k3s
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -79,30 +74,19 @@ etcd_error:
   returned: when this server has embedded etcd but it did not answer
   type: str
 record:
-  description: The content of O(record), or an empty dict when there is none.
+  description:
+    - The record at O(record) (see M(seal.cluster.cluster_record_info)), or an empty dict when there is none.
   returned: always
   type: dict
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _cluster_record as record
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import Etcd, KubeError, get_nodes, summary
-
-
-def read_record(path):
-    if not path or not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise KubeError("%s is not JSON: %s" % (path, exc)) from exc
-    return data if isinstance(data, dict) else {}
 
 
 def main():
@@ -116,9 +100,9 @@ def main():
     )
     result = {"changed": False, "api_ready": False, "nodes": [], "etcd_members": None}
     try:
-        result["record"] = read_record(module.params["record"])
-    except KubeError as exc:
-        module.fail_json(msg=str(exc), **result)
+        result["record"] = record.read(module.params["record"])
+    except record.RecordError as exc:
+        module.fail_json(msg=exc.msg, **result)
     if os.path.exists(module.params["kubeconfig"]):
         try:
             result["nodes"] = [summary(n) for n in get_nodes(module, module.params["kubeconfig"])]

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   name:
     description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
@@ -90,10 +91,6 @@ attributes:
       - A cordoned node's remaining pods are not listed, so their eviction shows only in a real run.
   diff_mode:
     support: full
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   data_dir:
     description: k3s data directory.
@@ -51,10 +52,6 @@ attributes:
     support: full
   diff_mode:
     support: none
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

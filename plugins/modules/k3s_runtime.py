@@ -32,6 +32,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   state:
     description:
@@ -136,10 +137,6 @@ attributes:
   diff_mode:
     support: full
     details: Binaries and copied archives show as their sha256; secret files and values are masked.
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   cluster:
     description:
@@ -121,10 +122,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

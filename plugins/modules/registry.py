@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   cluster:
     description: Name of the cluster (a DNS-1123 label); names the service, the data and config directories.
@@ -118,10 +119,6 @@ attributes:
   diff_mode:
     support: full
     details: Secret files are shown as a size marker only.
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 requirements:
   - systemd on the host.
 """

@@ -29,6 +29,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   path:
     description: The cluster's registry directory on the controller, e.g. C(~/.seal/<cluster>/registry).
@@ -59,10 +60,6 @@ attributes:
     details: In check mode new material is made in memory only and the certificates it would write are returned.
   diff_mode:
     support: none
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 requirements:
   - cryptography (on the controller)
   - bcrypt (on the controller, with O(username))

@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
 options:
   src:
     description:
@@ -56,10 +57,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -1,0 +1,130 @@
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster's record (``<data_root>/<cluster>/applied.json`` on every master): what run.yml
+applied, read back by apply.yml and delete.yml. Its schema, its text and its checks live here
+only; the modules cluster_record (writes), cluster_record_info and k3s_cluster_info (read) use it.
+
+A record on a node is not trusted: it is read with a size limit, from a regular file only, and
+every field is type-checked; anything else is an error that names the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._names import CONTROL
+
+NAME = "applied.json"
+MODE = 0o600
+# A record of thousands of hosts is a few hundred KiB; more is not a record.
+MAX_BYTES = 1 << 20
+
+# field -> (JSON type, default). Hosts are inventory names; addresses map a host to its ansible_host.
+TEXT_FIELDS = ("cluster", "image", "digest", "version")
+SCHEMA = {
+    "cluster": "",
+    "image": "",
+    "digest": "",
+    "version": "",
+    "masters": [],
+    "nodes": [],
+    "addresses": {},
+    "clusterfile": None,
+}
+
+
+class RecordError(ModuleFailure):
+    """A record that cannot be read or is not a record; the message names the file."""
+
+
+def _text(value, where, nullable=False):
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise RecordError("%s must be a string, not %s" % (where, type(value).__name__))
+    if CONTROL.search(value):
+        raise RecordError("%s %r has a control character" % (where, value))
+    return value
+
+
+def _host(value, where):
+    if not _text(value, where):
+        raise RecordError("%s is empty" % where)
+    return value
+
+
+def checked(data, source="record"):
+    """The record with every field of SCHEMA, type-checked (unknown fields dropped). `source`
+    prefixes every message (the file, or "record" for module arguments)."""
+    if not isinstance(data, dict):
+        raise RecordError("%s: a record is a JSON object, not %s" % (source, type(data).__name__))
+    def field(key):
+        value = data.get(key)
+        return SCHEMA[key] if value is None else value
+
+    out = {}
+    for key in TEXT_FIELDS:
+        out[key] = _text(field(key), "%s: %s" % (source, key))
+    for key in ("masters", "nodes"):
+        hosts = field(key)
+        if not isinstance(hosts, list):
+            raise RecordError("%s: %s must be a list, not %s" % (source, key, type(hosts).__name__))
+        out[key] = [_host(h, "%s: %s[%d]" % (source, key, i)) for i, h in enumerate(hosts)]
+    addresses = field("addresses")
+    if not isinstance(addresses, dict):
+        raise RecordError("%s: addresses must be an object, not %s" % (source, type(addresses).__name__))
+    out["addresses"] = {_host(h, "%s: addresses key" % source): _text(a, "%s: addresses[%s]" % (source, h), nullable=True)
+                        for h, a in addresses.items()}
+    out["clusterfile"] = _text(data.get("clusterfile"), "%s: clusterfile" % source, nullable=True)
+    return out
+
+
+def render(record):
+    """The record's file content (the form ansible's to_nice_json gave it, so records written
+    before this module read back unchanged)."""
+    return json.dumps(record, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+
+
+def read_text(path):
+    """The file's text, or None when there is none; refuses what is not a regular file or is
+    larger than MAX_BYTES, and never blocks on a FIFO or follows a final symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordError("%s: cannot be read: %s" % (path, exc.strerror or exc)) from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise RecordError("%s: not a regular file" % path)
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise RecordError("%s: larger than %d bytes, not a record" % (path, MAX_BYTES))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError("%s: not UTF-8 text: %s" % (path, exc)) from exc
+
+
+def parse(text, path):
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RecordError("%s: not JSON: %s" % (path, exc)) from exc
+    return checked(data, path)
+
+
+def read(path):
+    """The checked record at path, or {} when there is none."""
+    text = read_text(path) if path else None
+    return {} if text is None else parse(text, path)
+
+
+def without_hosts(record, hosts):
+    """The record with hosts dropped from masters, nodes and addresses."""
+    gone = set(hosts)
+    return dict(record, masters=[h for h in record["masters"] if h not in gone],
+                nodes=[h for h in record["nodes"] if h not in gone],
+                addresses={h: a for h, a in record["addresses"].items() if h not in gone})

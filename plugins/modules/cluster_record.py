@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cluster_record
+short_description: Write the record of what was applied to a seal.cluster cluster (applied.json)
+version_added: 0.1.0
+description:
+  - Keeps the cluster's record on a master, C(<data_root>/<cluster>/applied.json) - the image,
+    its digest, the k3s version, the masters and nodes, and each host's address - that
+    C(playbooks/apply.yml) and C(playbooks/delete.yml) compare with the inventory and the live
+    cluster. M(seal.cluster.cluster_record_info) reads it.
+  - The file is written atomically, mode C(0600), and only when its content or mode differs.
+  - V(absent) with O(hosts) drops those hosts from an existing record (a missing record stays
+    missing); V(absent) without O(hosts) removes the record.
+  - An existing record that O(hosts) are dropped from is read as untrusted data - at most 1 MiB,
+    a regular file, every field type-checked - and an error names the file.
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+  - seal.cluster.attributes.idempotent
+  - seal.cluster.record
+options:
+  state:
+    description:
+      - V(present) writes the record from O(cluster), O(image), O(digest), O(version),
+        O(masters), O(nodes), O(addresses) and O(clusterfile).
+      - V(absent) drops O(hosts) from the record, or removes it when O(hosts) is not given.
+    type: str
+    choices: [present, absent]
+    default: present
+  cluster:
+    description: Name of the cluster. Required with O(state=present).
+    type: str
+  image:
+    description: Reference of the cluster image.
+    type: str
+    default: ""
+  digest:
+    description: Digest of the cluster image (C(sha256:...)).
+    type: str
+    default: ""
+  version:
+    description: The k3s version the image carries.
+    type: str
+    default: ""
+  masters:
+    description: Inventory names of the cluster's servers. Required with O(state=present).
+    type: list
+    elements: str
+  nodes:
+    description: Inventory names of the cluster's agents.
+    type: list
+    elements: str
+    default: []
+  addresses:
+    description: Each host's address (its C(ansible_host); null when it has none), by inventory name.
+    type: dict
+    default: {}
+  clusterfile:
+    description: Path of the Clusterfile on the controller, when the inventory is one.
+    type: str
+  hosts:
+    description: With O(state=absent), the inventory names to drop from the record.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Record what was applied
+  seal.cluster.cluster_record:
+    path: /var/lib/seal/my-cluster/applied.json
+    cluster: my-cluster
+    image: k3s:v1.25.3
+    digest: sha256:0123...
+    version: v1.25.3+k3s1
+    masters: [192.168.0.2]
+    nodes: [192.168.0.5]
+    addresses: {192.168.0.2: 192.168.0.2, 192.168.0.5: 192.168.0.5}
+
+- name: Forget deleted hosts
+  seal.cluster.cluster_record:
+    path: /var/lib/seal/my-cluster/applied.json
+    state: absent
+    hosts: [192.168.0.5]
+"""
+
+RETURN = r"""
+record:
+  description: The record after this run (as it would be, in check mode); empty when there is none.
+  returned: always
+  type: dict
+  sample: {"cluster": "my-cluster", "masters": ["192.168.0.2"], "nodes": [], "addresses": {"192.168.0.2": "192.168.0.2"},
+           "image": "k3s:v1.25.3", "digest": "sha256:0123...", "version": "v1.25.3+k3s1", "clusterfile": null}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils import _cluster_record as rec
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._files import file_mode, remove_path, write_atomic
+from ansible_collections.seal.cluster.plugins.module_utils._names import check_absolute_path, check_cluster_name
+
+
+class RecordWriter:
+    def __init__(self, module):
+        self.p = module.params
+        self.check = module.check_mode
+        self.diff = module._diff
+        self.path = check_absolute_path(self.p["path"], "path")
+
+    def wanted(self):
+        """The record's content after this run, or None when it goes."""
+        if self.p["state"] == "present":
+            if self.p["hosts"] is not None:
+                raise ModuleFailure("hosts: goes with state=absent (the hosts to drop from the record)")
+            check_cluster_name(self.p["cluster"], "cluster")
+            return rec.checked({key: self.p[key] for key in rec.SCHEMA}, "arguments")
+        if self.p["hosts"] is None:
+            return None
+        record = rec.read(self.path)
+        return rec.without_hosts(record, self.p["hosts"]) if record else None
+
+    def run(self):
+        wanted = self.wanted()
+        try:
+            before = rec.read_text(self.path)
+        except rec.RecordError:
+            before = "<not a record>\n"  # overwritten or removed below: the writer owns the file
+        after = None if wanted is None else rec.render(wanted)
+        mode = file_mode(self.path)
+        if after is None:
+            changed = os.path.lexists(self.path) and self.p["hosts"] is None
+        else:
+            changed = before != after or mode != rec.MODE
+        result = {"changed": changed, "record": wanted or {}}
+        if self.diff:
+            result["diff"] = {"before_header": "%s (mode %s)" % (self.path, "absent" if mode is None else oct(mode)),
+                              "after_header": "%s (mode %s)" % (self.path, "absent" if after is None else oct(rec.MODE)),
+                              "before": before or "", "after": after or ""}
+        if changed and not self.check:
+            self.apply(after)
+        return result
+
+    def apply(self, after):
+        try:
+            if after is None:
+                remove_path(self.path)
+            else:
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+                write_atomic(self.path, after, rec.MODE)
+        except OSError as exc:
+            raise ModuleFailure("%s: cannot be %s: %s" % (self.path, "removed" if after is None else "written",
+                                                          exc.strerror or exc)) from exc
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            cluster=dict(type="str"),
+            image=dict(type="str", default=""),
+            digest=dict(type="str", default=""),
+            version=dict(type="str", default=""),
+            masters=dict(type="list", elements="str"),
+            nodes=dict(type="list", elements="str", default=[]),
+            addresses=dict(type="dict", default={}),
+            clusterfile=dict(type="str"),
+            hosts=dict(type="list", elements="str"),
+        ),
+        required_if=[("state", "present", ("cluster", "masters"))],
+        supports_check_mode=True,
+    )
+    try:
+        result = RecordWriter(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
