@@ -174,6 +174,7 @@ files_changed:
 """
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -184,14 +185,28 @@ from ansible_collections.seal.cluster.plugins.module_utils._files import (
     write_in_place,
 )
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import Layout
 from ansible_collections.seal.cluster.plugins.module_utils._marked_block import (
     hosts_lines,
     replace_block,
 )
 
+# The kernel's views of loaded modules and of its parameters (under Layout(root) in tests).
+SYS_MODULE = "/sys/module"
+PROC_SYS = "/proc/sys"
 # Built-in modules without parameters have no /sys/module entry; the sysctl tree they
 # provide shows that they are there.
-MODULE_PROOF = {"br_netfilter": "/proc/sys/net/bridge"}
+MODULE_PROOF = {"br_netfilter": PROC_SYS + "/net/bridge"}
+# What modprobe takes as a module name (never an option, never a path).
+KERNEL_MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def sysctl_path(key):
+    """/proc/sys/<key with dots as slashes>; a key with an empty part (so no '..') is refused."""
+    parts = key.replace(".", "/").split("/")
+    if "" in parts or names.CONTROL.search(key):
+        raise ModuleFailure("sysctls: %r is not a kernel parameter name" % key)
+    return PROC_SYS + "/" + "/".join(parts)
 
 
 def checked_hosts(cluster, entries):
@@ -209,8 +224,9 @@ def checked_hosts(cluster, entries):
 
 
 class NodePrepare:
-    def __init__(self, module):
+    def __init__(self, module, host=None):
         self.module = module
+        self.host = host or Layout()
         self.params = module.params
         self.check = module.check_mode
         self.result = {
@@ -232,6 +248,11 @@ class NodePrepare:
             self._mode(item["mode"], item["path"], "files")
             if item["content"] is None and self.params["state"] == "present":
                 raise ModuleFailure("files: %s has no content" % item["path"])
+        for key in self.params["sysctls"]:
+            sysctl_path(key)
+        for name in self.params["kernel_modules"]:
+            if not KERNEL_MODULE.fullmatch(name):
+                raise ModuleFailure("kernel_modules: %r is not a kernel module name" % name)
 
     def run(self):
         self.validate()
@@ -284,7 +305,8 @@ class NodePrepare:
 
     def kernel_modules(self):
         for name in self.params["kernel_modules"]:
-            if os.path.isdir("/sys/module/" + name) or os.path.isdir(MODULE_PROOF.get(name, "/nonexistent")):
+            proof = MODULE_PROOF.get(name)
+            if os.path.isdir(self.host.path(SYS_MODULE + "/" + name)) or (proof and os.path.isdir(self.host.path(proof))):
                 continue
             modprobe = self.module.get_bin_path("modprobe")
             argv = [modprobe, "-n", name] if self.check else [modprobe, name]
@@ -297,7 +319,7 @@ class NodePrepare:
     def sysctls(self):
         for key, value in sorted(self.params["sysctls"].items()):
             value = str(value)
-            path = "/proc/sys/" + key.replace(".", "/")
+            path = self.host.path(sysctl_path(key))
             current = read_text(path)
             if current is None:
                 self.unavailable("sysctls_unavailable", key, "sysctl %s does not exist on this host" % key)

@@ -92,46 +92,35 @@ def test_files_written_with_parents_idempotent_checked_and_removed(tmp_path, hos
     assert missing["failed"] is True and ca in missing["msg"]
 
 
-def _loaded_kernel_module():
-    """A module this kernel already has (its /sys/module entry), so that node_prepare must not modprobe it."""
-    for name in ("overlay", "nf_conntrack", "loop", "kernel"):
-        if os.path.isdir("/sys/module/" + name):
-            return name
-    pytest.skip("no /sys/module entry to stand for a loaded kernel module")
-    return None
-
-
-def _sysctl_as_it_is():
-    """A sysctl with its running value: node_prepare compares and persists it but must not write it.
-    (The module writes /proc/sys directly, with no root prefix: a changing value would change this machine.)"""
-    value = read_or_none("/proc/sys/net/ipv4/ip_forward")
-    if value is None:
-        pytest.skip("no /proc/sys/net/ipv4/ip_forward here")
-    return {"net.ipv4.ip_forward": value.strip()}
-
-
-def read_or_none(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return None
+@pytest.fixture
+def kernel(tmp_path):
+    """A host root for node_prepare's kernel views: /sys/module/overlay (a loaded module) and
+    /proc/sys/net/ipv4/ip_forward = 0, /proc/sys/net/bridge (br_netfilter built in)."""
+    root = tmp_path / "root"
+    (root / "sys" / "module" / "overlay").mkdir(parents=True)
+    (root / "proc" / "sys" / "net" / "ipv4").mkdir(parents=True)
+    (root / "proc" / "sys" / "net" / "bridge").mkdir(parents=True)
+    (root / "proc" / "sys" / "net" / "ipv4" / "ip_forward").write_text("0\n")
+    return root
 
 
 @pytest.fixture
-def prepare(tmp_path, run_main, monkeypatch):
-    """node_prepare's main() in this process, every path under tmp_path, modprobe a recording fake
-    that knows no module (the kernel's /sys/module and /proc/sys are read, never written); the
-    result carries the warn() calls as "warned"."""
+def prepare(tmp_path, kernel, run_main, monkeypatch):
+    """node_prepare's main() in this process, every path under tmp_path, the kernel's /sys/module
+    and /proc/sys under the `kernel` root (Layout(root)), modprobe a recording fake that knows no
+    module; the result carries the warn() calls as "warned"."""
     from ansible.module_utils import basic
+    from ansible_collections.seal.cluster.plugins.module_utils._k3s_layout import Layout
     from ansible_collections.seal.cluster.plugins.modules import node_prepare
 
     calls, warned = [], []
+    real = node_prepare.NodePrepare
 
     def run_command(_self, argv, **_kwargs):
         calls.append(list(argv))
         return 1, "", "modprobe: FATAL: Module %s not found" % argv[-1]
 
+    monkeypatch.setattr(node_prepare, "NodePrepare", lambda module: real(module, Layout(str(kernel))))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda _self, name, *a, **k: "/fake/bin/" + name if name == "modprobe" else None)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
@@ -154,13 +143,14 @@ def _mode(path):
     return os.stat(path).st_mode & 0o7777
 
 
-def test_check_apply_idempotent_then_a_new_hosts_entry(tmp_path, hosts, prepare):
+def test_check_apply_idempotent_then_a_new_hosts_entry(tmp_path, hosts, kernel, prepare):
     os.chmod(hosts, 0o644)
-    loaded, sysctl = _loaded_kernel_module(), _sysctl_as_it_is()
+    ip_forward = kernel / "proc" / "sys" / "net" / "ipv4" / "ip_forward"
     data, ca = str(tmp_path / "var" / "seal" / "c1"), str(tmp_path / "certs.d" / "sea.hub:5000" / "ca.crt")
     modules_load, sysctl_conf = tmp_path / "modules-load.d" / "seal-k3s.conf", tmp_path / "sysctl.d" / "90-seal-k3s.conf"
     params = {"directories": [{"path": data, "mode": "0700"}], "files": [{"path": ca, "content": "PEM\n"}],
-              "kernel_modules": [loaded, "seal_no_such_module"], "sysctls": sysctl,
+              "kernel_modules": ["overlay", "br_netfilter", "seal_no_such_module"],
+              "sysctls": {"net.ipv4.ip_forward": "1", "net.seal.missing": "1"},
               "hosts": [{"ip": "10.0.0.2", "hostnames": ["sea.hub"]}]}
     block = "# BEGIN seal.cluster c1\n10.0.0.2 sea.hub\n# END seal.cluster c1\n"
     header = "# Managed by seal.cluster (cluster c1); removed by reset.\n"
@@ -168,30 +158,37 @@ def test_check_apply_idempotent_then_a_new_hosts_entry(tmp_path, hosts, prepare)
 
     check, calls = prepare(params, check=True)
     assert check["changed"] is True and check["directories_created"] == [data] and check["files_changed"] == written
-    assert calls == [["/fake/bin/modprobe", "-n", "seal_no_such_module"]]  # a dry run; the loaded one is not probed
+    # a dry run; overlay (in /sys/module) and br_netfilter (its /proc/sys/net/bridge) are not probed
+    assert calls == [["/fake/bin/modprobe", "-n", "seal_no_such_module"]]
     assert check["modules_unavailable"] == ["seal_no_such_module"] and check["modules_loaded"] == []
-    assert check["sysctls_set"] == {} and check["sysctls_unavailable"] == []
+    assert check["sysctls_set"] == {"net.ipv4.ip_forward": "1"} and check["sysctls_unavailable"] == ["net.seal.missing"]
     assert {d["after_header"]: d["after"] for d in check["diff"]}[str(hosts)] == "127.0.0.1 localhost\n" + block
-    assert hosts.read_text() == "127.0.0.1 localhost\n"
+    assert hosts.read_text() == "127.0.0.1 localhost\n" and ip_forward.read_text() == "0\n"
     for path in (data, ca, modules_load, sysctl_conf):
         assert not os.path.exists(path), path
 
     applied, calls = prepare(params)
     assert calls == [["/fake/bin/modprobe", "seal_no_such_module"]]
     assert applied["changed"] is True and applied["directories_created"] == [data] and applied["files_changed"] == written
-    assert applied["modules_unavailable"] == ["seal_no_such_module"] and applied["sysctls_set"] == {}
+    assert applied["modules_unavailable"] == ["seal_no_such_module"]
+    assert applied["sysctls_set"] == {"net.ipv4.ip_forward": "1"} and ip_forward.read_text() == "1"
     assert applied["warned"] == ["kernel module seal_no_such_module cannot be loaded: modprobe: FATAL: "
-                                 "Module seal_no_such_module not found"]
+                                 "Module seal_no_such_module not found",
+                                 "sysctl net.seal.missing does not exist on this host"]
     assert _mode(data) == 0o700
     assert open(ca, encoding="utf-8").read() == "PEM\n" and _mode(ca) == 0o644
-    assert modules_load.read_text() == header + loaded + "\nseal_no_such_module\n" and _mode(modules_load) == 0o644
-    (key, value), = sysctl.items()
-    assert sysctl_conf.read_text() == header + "%s = %s\n" % (key, value) and _mode(sysctl_conf) == 0o644
+    assert modules_load.read_text() == header + "overlay\nbr_netfilter\nseal_no_such_module\n" and _mode(modules_load) == 0o644
+    assert sysctl_conf.read_text() == header + "net.ipv4.ip_forward = 1\nnet.seal.missing = 1\n" and _mode(sysctl_conf) == 0o644
     assert hosts.read_text() == "127.0.0.1 localhost\n" + block and _mode(hosts) == 0o644
 
     again, _calls = prepare(params)
     assert again["changed"] is False and again["files_changed"] == [] and again["directories_created"] == []
-    assert again["diff"] == []
+    assert again["sysctls_set"] == {} and again["diff"] == []
+
+    ip_forward.write_text("0\n")  # the running value drifted (a reboot before sysctl.d applied)
+    drifted, _calls = prepare(params)
+    assert drifted["changed"] is True and drifted["sysctls_set"] == {"net.ipv4.ip_forward": "1"} and drifted["files_changed"] == []
+    assert ip_forward.read_text() == "1"
 
     more = dict(params, hosts=params["hosts"] + [{"ip": "10.0.0.3", "hostnames": ["node-3", "node-3.local"]}])
     changed, _calls = prepare(more)
@@ -201,3 +198,16 @@ def test_check_apply_idempotent_then_a_new_hosts_entry(tmp_path, hosts, prepare)
                                 "before": "127.0.0.1 localhost\n" + block, "after": "127.0.0.1 localhost\n" + new_block}]
     assert hosts.read_text() == "127.0.0.1 localhost\n" + new_block and _mode(hosts) == 0o644
     assert prepare(more)[0]["changed"] is False
+
+
+@pytest.mark.parametrize("params, problem", [
+    ({"sysctls": {"net..ipv4": "1"}}, "sysctls: 'net..ipv4' is not a kernel parameter name"),
+    ({"sysctls": {"net/../../../etc/passwd": "x"}}, "is not a kernel parameter name"),
+    ({"kernel_modules": ["-r"]}, "kernel_modules: '-r' is not a kernel module name"),
+    ({"kernel_modules": ["../x"]}, "kernel_modules: '../x' is not a kernel module name"),
+])
+def test_bad_kernel_names_are_refused_before_any_change(tmp_path, hosts, kernel, prepare, params, problem):
+    out, calls = prepare(dict(params, directories=[{"path": str(tmp_path / "d")}]))
+    assert out["failed"] is True and problem in out["msg"] and calls == []
+    assert not (tmp_path / "d").exists() and (kernel / "proc" / "sys" / "net" / "ipv4" / "ip_forward").read_text() == "0\n"
+
