@@ -5,9 +5,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """The attributes' descriptions (DOCUMENTATION), and the support values that hold for
-    several modules: each module lists the ones true for it, and states its own check_mode and
-    diff_mode (with details where support is partial)."""
+    """DOCUMENTATION: the attributes' descriptions and what holds for every module of this
+    collection (idempotent, POSIX hosts); each module states its own check_mode and diff_mode,
+    with details where support is partial, or extends INFO_MODULE when it only reads."""
 
     DOCUMENTATION = r"""
 options: {}
@@ -20,23 +20,20 @@ attributes:
     description:
       - When run twice in a row outside check mode, with the same arguments, the second invocation
         indicates no change.
-"""
-
-    # Every module of this collection runs on POSIX hosts (or the controller) only.
-    PLATFORM = r"""
-options: {}
-attributes:
+    support: full
   platform:
     description: Target OS/families that can be operated against.
     support: N/A
     platforms: posix
 """
 
-    IDEMPOTENT = r"""
+    # The platform alone (DOCUMENTATION includes it), for modules that list it.
+    PLATFORM = r"""
 options: {}
 attributes:
-  idempotent:
-    support: full
+  platform:
+    support: N/A
+    platforms: posix
 """
 
     # Modules that only read: check mode runs them as they are, nothing to show in a diff.
@@ -49,6 +46,4 @@ attributes:
   diff_mode:
     support: N/A
     details: This module changes nothing.
-  idempotent:
-    support: full
 """

@@ -81,6 +81,15 @@ def checked(data, source="record"):
     return out
 
 
+def options():
+    """The record's fields as a module's argument spec (state=present requires cluster and masters)."""
+    spec = {key: dict(type="str", default="") for key in TEXT_FIELDS}
+    spec.update(cluster=dict(type="str"), masters=dict(type="list", elements="str"),
+                nodes=dict(type="list", elements="str", default=[]), addresses=dict(type="dict", default={}),
+                clusterfile=dict(type="str"))
+    return spec
+
+
 def render(record):
     """The record's file content (the form ansible's to_nice_json gave it, so records written
     before this module read back unchanged)."""

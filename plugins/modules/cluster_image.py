@@ -24,12 +24,8 @@ description:
   - Every blob is checked against its digest; a tampered or truncated blob is an error that
     names it, and nothing half-extracted is ever taken as a good rootfs.
   - Two runs at once are safe, because writers to the store hold a lock file.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   name:
     description:
@@ -201,6 +197,8 @@ seealso:
   - name: Cluster images
     description: The store layout, the Kubefile and image caching.
     link: https://example.invalid/seal/cluster/docs/cluster-images.md
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

@@ -19,12 +19,8 @@ description:
     missing); V(absent) without O(hosts) removes the record.
   - An existing record that O(hosts) are dropped from is read as untrusted data - at most 1 MiB,
     a regular file, every field type-checked - and an error names the file.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
   - seal.cluster.record
 options:
   state:
@@ -75,6 +71,9 @@ attributes:
     support: full
   diff_mode:
     support: full
+    details: The record's JSON text and mode, before and after (it holds no secret).
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""
@@ -172,15 +171,8 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            cluster=dict(type="str"),
-            image=dict(type="str", default=""),
-            digest=dict(type="str", default=""),
-            version=dict(type="str", default=""),
-            masters=dict(type="list", elements="str"),
-            nodes=dict(type="list", elements="str", default=[]),
-            addresses=dict(type="dict", default={}),
-            clusterfile=dict(type="str"),
             hosts=dict(type="list", elements="str"),
+            **rec.options()
         ),
         required_if=[("state", "present", ("cluster", "masters"))],
         supports_check_mode=True,

@@ -7,27 +7,33 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: cluster_record_info
-short_description: Read the record of what was applied to a seal.cluster cluster (applied.json)
+short_description: Read a seal.cluster cluster's record (applied.json) from a master
 version_added: 0.1.0
 description:
   - Reads the record M(seal.cluster.cluster_record) keeps on a master, as untrusted data - at
     most 1 MiB, a regular file, every field type-checked - and fails naming the file when it is
     not a record.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
   - seal.cluster.attributes.info_module
   - seal.cluster.record
 options: {}
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""
-- name: Read the record
+- name: Read the record on the first master
+  delegate_to: "{{ groups['master'][0] }}"
+  run_once: true
   seal.cluster.cluster_record_info:
     path: /var/lib/seal/my-cluster/applied.json
   register: cluster_record
+
+- name: Show the image the cluster was installed from
+  ansible.builtin.debug:
+    msg: "{{ cluster_record.record.image }} ({{ cluster_record.record.digest }})"
+  when: cluster_record.exists
 """
 
 RETURN = r"""

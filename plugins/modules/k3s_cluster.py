@@ -17,12 +17,8 @@ description:
   - Sets the labels and taints each node should carry. Keys it set earlier and that are no
     longer wanted are removed; labels and taints set by others are left alone (the keys this
     module manages are recorded in the node annotations C(seal.cluster/labels) and C(seal.cluster/taints)).
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   nodes:
     description: The nodes of the cluster.
@@ -68,6 +64,8 @@ attributes:
         RV(pending) and changed, without comparing its nodes.
   diff_mode:
     support: full
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

@@ -16,11 +16,8 @@ description:
     (C(applied.json)).
   - Changes nothing. When the API does not answer, RV(api_ready) is false and RV(nodes) is
     empty rather than failing, so that playbooks can choose another server or decide.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
   - seal.cluster.attributes.info_module
 options:
   record:
@@ -37,6 +34,8 @@ options:
     description: k3s data directory (for the etcd client certificate).
     type: path
     default: /var/lib/rancher/k3s
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

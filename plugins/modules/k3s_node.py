@@ -17,12 +17,8 @@ description:
     (K3S-REFERENCE §4). A member still there after O(etcd_timeout) is removed through etcd's API.
   - A node that is not Ready or whose host is unreachable (O(reachable=false)) is not drained
     (its pods cannot terminate); it is cordoned and deleted with a warning.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   name:
     description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
@@ -91,6 +87,8 @@ attributes:
       - A cordoned node's remaining pods are not listed, so their eviction shows only in a real run.
   diff_mode:
     support: full
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

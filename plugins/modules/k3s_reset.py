@@ -17,12 +17,8 @@ description:
     made, and removes the units, env files, binary and links, C(/etc/rancher), the data
     directory, C(/var/lib/kubelet), C(/var/lib/cni) and the cluster's seal data directory.
   - Idempotent, and safe after a half-finished install; every step skips what is not there.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   data_dir:
     description: k3s data directory.
@@ -52,6 +48,8 @@ attributes:
     support: full
   diff_mode:
     support: none
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

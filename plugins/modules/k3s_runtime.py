@@ -27,12 +27,8 @@ description:
     until an agent's service is active. Failing that, reports what it saw.
   - Replaces install.sh with the same file layout and unit (see the k3s docs' install script);
     nothing is downloaded.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   state:
     description:
@@ -137,6 +133,8 @@ attributes:
   diff_mode:
     support: full
     details: Binaries and copied archives show as their sha256; secret files and values are masked.
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

@@ -17,12 +17,8 @@ description:
     module or write a sysctl (a container, a locked-down kernel) gets a warning naming it, not a
     failure, unless O(strict=true).
   - Does all of this in a single task so that a no-op run on a large fleet stays cheap.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   cluster:
     description:
@@ -46,11 +42,11 @@ options:
     default: []
     suboptions:
       path:
-        description: Absolute path.
+        description: Absolute path of the directory.
         type: path
         required: true
       mode:
-        description: Octal mode as a string.
+        description: The directory's octal mode, as a string.
         type: str
         default: "0755"
   files:
@@ -62,14 +58,14 @@ options:
     default: []
     suboptions:
       path:
-        description: Absolute path.
+        description: Absolute path of the file.
         type: path
         required: true
       content:
         description: Text content; required with O(state=present).
         type: str
       mode:
-        description: Octal mode as a string.
+        description: The file's octal mode, as a string.
         type: str
         default: "0644"
   kernel_modules:
@@ -122,6 +118,9 @@ attributes:
     support: full
   diff_mode:
     support: full
+    details: Directories show as their mode; O(files), the hosts block, the modules-load and sysctl files as their text.
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

@@ -26,12 +26,8 @@ description:
     (C(docker.io/library/busybox:1.36) is C(library/busybox:1.36)), where a mirror of docker.io,
     quay.io and the others finds them.
   - The TLS key, the htpasswd content and the password are never shown in output or diffs.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   cluster:
     description: Name of the cluster (a DNS-1123 label); names the service, the data and config directories.
@@ -121,6 +117,8 @@ attributes:
     details: Secret files are shown as a size marker only.
 requirements:
   - systemd on the host.
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

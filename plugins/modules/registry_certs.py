@@ -24,12 +24,8 @@ description:
   - Returns the certificates (public) and their SHA-256 fingerprints, never a key, the password
     or the htpasswd content. Read C(server.key) and C(htpasswd) with M(ansible.builtin.slurp)
     and C(no_log=true) to hand them to M(seal.cluster.registry).
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   path:
     description: The cluster's registry directory on the controller, e.g. C(~/.seal/<cluster>/registry).
@@ -63,6 +59,8 @@ attributes:
 requirements:
   - cryptography (on the controller)
   - bcrypt (on the controller, with O(username))
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

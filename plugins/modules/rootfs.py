@@ -21,12 +21,8 @@ description:
     links leading out of the rootfs, devices and FIFOs are refused; setuid/setgid/sticky bits and
     group/other write permissions are dropped; nothing is written through a symlink.
   - The action plugin part runs on the controller (it reads O(src)); the module part runs on the host.
-author:
-  - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
-  - seal.cluster.attributes.idempotent
 options:
   src:
     description:
@@ -57,6 +53,9 @@ attributes:
     support: full
   diff_mode:
     support: full
+    details: The rootfs shows as the image digest its marker records, before and after.
+author:
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""
