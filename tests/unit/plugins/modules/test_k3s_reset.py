@@ -105,6 +105,18 @@ def test_check_apply_idempotent(run_main, monkeypatch, host, fake_runner):
     assert again == {"changed": False, "removed": [], "invocation": again["invocation"]}
     assert not runner.called("systemctl", "stop") and not runner.called("iptables-restore")
 
+    # something k3s makes is back (a half-finished install): only that is removed
+    os.makedirs(os.path.dirname(layout.config))
+    with open(layout.config, "w", encoding="utf-8") as f:
+        f.write("token: x\n")
+    (host["root"] / "sys/class/net/flannel.1").mkdir()
+    runner = runner_for(host, fake_runner)
+    changed = run(run_main, monkeypatch, host, runner)
+    assert changed["changed"] is True and sorted(changed["removed"]) == sorted(
+        ["interface flannel.1 deleted", "removed " + layout.path("/etc/rancher")]), changed["removed"]
+    assert runner.called("ip", "link", "delete", "flannel.1") and not runner.called("systemctl", "stop")
+    assert not os.path.lexists(layout.path("/etc/rancher"))
+
 
 def test_kills_the_processes_k3s_left(run_main, monkeypatch, host, fake_runner):
     child = subprocess.Popen(["sleep", "60"])  # pylint: disable=consider-using-with
