@@ -60,6 +60,7 @@ def checked(data, source="record"):
     prefixes every message (the file, or "record" for module arguments)."""
     if not isinstance(data, dict):
         raise RecordError("%s: a record is a JSON object, not %s" % (source, type(data).__name__))
+
     def field(key):
         value = data.get(key)
         return SCHEMA[key] if value is None else value

@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "clusterfiles")
 

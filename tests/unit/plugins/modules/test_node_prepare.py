@@ -210,4 +210,3 @@ def test_bad_kernel_names_are_refused_before_any_change(tmp_path, hosts, kernel,
     out, calls = prepare(dict(params, directories=[{"path": str(tmp_path / "d")}]))
     assert out["failed"] is True and problem in out["msg"] and calls == []
     assert not (tmp_path / "d").exists() and (kernel / "proc" / "sys" / "net" / "ipv4" / "ip_forward").read_text() == "0\n"
-
