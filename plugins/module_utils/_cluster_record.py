@@ -16,7 +16,6 @@ import stat
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._names import CONTROL
 
-NAME = "applied.json"
 MODE = 0o600
 # A record of thousands of hosts is a few hundred KiB; more is not a record.
 MAX_BYTES = 1 << 20
