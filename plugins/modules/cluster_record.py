@@ -110,7 +110,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _cluster_record as rec
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
-from ansible_collections.seal.cluster.plugins.module_utils._files import file_mode, remove_path, write_atomic
+from ansible_collections.seal.cluster.plugins.module_utils._files import file_mode, write_atomic
 from ansible_collections.seal.cluster.plugins.module_utils._names import check_absolute_path, check_cluster_name
 
 
@@ -134,6 +134,8 @@ class RecordWriter:
         return rec.without_hosts(record, self.p["hosts"]) if record else None
 
     def run(self):
+        if os.path.isdir(self.path) and not os.path.islink(self.path):
+            raise ModuleFailure("%s: is a directory, not a record" % self.path)
         wanted = self.wanted()
         try:
             before = rec.read_text(self.path)
@@ -157,7 +159,7 @@ class RecordWriter:
     def apply(self, after):
         try:
             if after is None:
-                remove_path(self.path)
+                os.unlink(self.path)
             else:
                 os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
                 write_atomic(self.path, after, rec.MODE)

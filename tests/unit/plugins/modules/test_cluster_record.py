@@ -102,6 +102,14 @@ def test_only_a_regular_file_is_read(run_main, tmp_path):
     assert "cannot be read" in run_main(cluster_record_info, {"path": str(link)})["msg"]
 
 
+def test_a_directory_is_never_taken_for_the_record(run_main, tmp_path):
+    (tmp_path / "applied.json" / "keep").mkdir(parents=True)
+    for args in (dict(ARGS, path=str(tmp_path / "applied.json")), {"path": str(tmp_path / "applied.json"), "state": "absent"}):
+        out = run_main(cluster_record, args)
+        assert out["failed"] is True and out["msg"] == "%s: is a directory, not a record" % (tmp_path / "applied.json")
+    assert (tmp_path / "applied.json" / "keep").is_dir()
+
+
 def test_the_writer_replaces_what_is_not_a_record(run_main, tmp_path):
     path = tmp_path / "applied.json"
     path.write_text("garbage")
