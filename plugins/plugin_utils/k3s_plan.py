@@ -81,7 +81,7 @@ def node_address(host, hostvars):
     key = "seal_k3s_server_config" if "master" in (hv.get("group_names") or []) else "seal_k3s_agent_config"
     node_ip = (hv.get(key) or {}).get("node-ip")
     if node_ip:
-        first = node_ip[0] if isinstance(node_ip, (list, tuple)) else str(node_ip).split(",")[0]
+        first = node_ip[0] if isinstance(node_ip, (list, tuple)) else str(node_ip).split(",", maxsplit=1)[0]
         return str(first).strip()
     return str(hv.get("ansible_host", host))
 
