@@ -81,13 +81,17 @@ class ActionModule(ActionBase):
         # in check mode the rootfs may not be extracted yet (check mode does not write the cache)
         if not src or (not os.path.exists(src) and not self._task.check_mode):
             raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
-        query = self._execute_module(module_name=module, module_args=dict(args, src=None, state="query"), task_vars=task_vars)
-        query["changed"] = False
-        if query.get("failed") or query.get("previous_digest") == args.get("digest"):
+        held = self._execute_module(module_name="seal.cluster.rootfs_info", module_args={"dest": args.get("dest")},
+                                    task_vars=task_vars)
+        if held.get("failed"):
+            result.update(held)
+            return result
+        query = {"changed": False, "digest": held.get("digest"), "previous_digest": held.get("digest"), "transferred": False}
+        if query["previous_digest"] == args.get("digest"):
             result.update(query)
             return result
         if self._task.check_mode:
-            result.update(query, changed=True, digest=args.get("digest"), transferred=False)
+            result.update(query, changed=True, digest=args.get("digest"))
             if self._task.diff:
                 result["diff"] = {"before": "digest %s\n" % query.get("previous_digest"), "after": "digest %s\n" % args.get("digest")}
             return result

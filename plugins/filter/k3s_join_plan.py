@@ -5,25 +5,19 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import join_plan
+from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import join_plan, node_specs
 
 
-def k3s_join_plan(masters, hostvars, port=6443, external_datastore=False, registration_address=None):
+def k3s_join_plan(masters, hostvars, reports, port=6443, external_datastore=False, registration_address=None):
     try:
-        return join_plan(list(masters), hostvars, port, external_datastore, registration_address)
+        return join_plan(list(masters), hostvars, reports, port, external_datastore, registration_address)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
 
 def k3s_node_specs(hosts, hostvars):
-    """Per host: node name (as k3s_runtime reported it), labels and taints from the inventory."""
-    specs = []
-    for host in hosts:
-        hv = hostvars[host]
-        result = hv.get("runtime_result") or hv.get("k3s_query") or {}
-        specs.append({"name": result.get("node_name") or host, "host": host,
-                      "labels": dict(hv.get("seal_labels") or {}), "taints": list(hv.get("seal_taints") or [])})
-    return specs
+    """Per host: the address its Node is found by (InternalIP), labels and taints from the inventory."""
+    return node_specs(list(hosts), hostvars)
 
 
 class FilterModule:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.seal.cluster.plugins.plugin_utils import k3s_lifecycle as lc
+from ansible_collections.seal.cluster.plugins.plugin_utils import k3s_plan
 
 
 def _inventory(groups, hostvars):
@@ -36,10 +37,11 @@ def k3s_delete_plan(info, groups, hostvars, delete_hosts=None, force=False, api_
         raise AnsibleFilterError(str(exc)) from exc
 
 
-def k3s_apply_plan(info, groups, hostvars, image_digest=None, force=False, api_host=None, cluster="default"):
+def k3s_apply_plan(info, groups, hostvars, reports, image_digest=None, force=False, api_host=None, cluster="default"):
     inventory = _inventory(groups, hostvars)
-    states = {h: hostvars[h].get("k3s_query") for h in inventory if hostvars[h].get("k3s_query")}
     try:
+        k3s_plan.runtime_reports(reports)
+        states = {h: k3s_plan.report_of(reports, h) for h in inventory if k3s_plan.report_of(reports, h)}
         return lc.apply_plan(inventory, _live(info), info.get("record") or {}, image_digest, states, cluster, bool(force),
                              info.get("etcd_members"), api_host)
     except ValueError as exc:
@@ -53,17 +55,13 @@ def k3s_upgrade_check(info, target):
         raise AnsibleFilterError(str(exc)) from exc
 
 
-def k3s_api_host(masters, hostvars, exclude=None):
-    """The first master whose k3s server is live (k3s_query) and that is not named in exclude
-    (names or addresses); empty string when there is none."""
-    excluded = set(_split(exclude))
-    for host in masters or []:
-        hv = hostvars[host]
-        if host in excluded or str(hv.get("ansible_host", host)) in excluded:
-            continue
-        if (hv.get("k3s_query") or {}).get("live"):
-            return host
-    return ""
+def k3s_api_host(masters, hostvars, reports, exclude=None):
+    """The first master whose k3s server is live (its k3s_runtime_info result in reports) and
+    that is not named in exclude (names or addresses); empty string when there is none."""
+    try:
+        return k3s_plan.api_host(masters, hostvars, reports, set(_split(exclude)))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def k3s_plan_lines(plan):

@@ -4,29 +4,19 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
+from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import token_sources
 
 
-def k3s_token_sources(masters, hostvars):
-    """From the masters' k3s_query: who holds DATA/server/token (live servers first), who holds
-    server data, who was checked."""
-    checked, holders, live, holding = [], [], [], []
-    for host in masters or []:
-        query = hostvars[host].get("k3s_query") or {}
-        if "has_token" not in query:
-            continue  # not read (unreachable): not checked
-        checked.append(host)
-        if query.get("has_token"):
-            (live if query.get("live") else holders).append(host)
-        if query.get("has_token") or query.get("holds_data") or query.get("has_data"):
-            holding.append(host)
-    return {"file": os.path.join(layout.DATA_DIR, "server", "token"), "holders": live + holders,
-            "holding_data": holding, "checked": checked}
+def k3s_token_sources(masters, reports):
+    """From the masters' k3s_runtime_info results (runtime_reports): who holds DATA/server/token
+    (live servers first), who holds server data, who was checked."""
+    try:
+        return token_sources(masters, reports)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def k3s_token_password(token):

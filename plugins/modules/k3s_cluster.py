@@ -21,7 +21,7 @@ extends_documentation_fragment:
   - seal.cluster.attributes
 options:
   nodes:
-    description: The nodes of the cluster.
+    description: The nodes of the cluster, each found by O(nodes[].name) or else by O(nodes[].address).
     type: list
     elements: dict
     required: true
@@ -29,7 +29,12 @@ options:
       name:
         description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
         type: str
-        required: true
+      address:
+        description:
+          - The node's address (its C(node-ip)); the node is the one whose C(InternalIP) (or
+            C(k3s.io/internal-ip) annotation) it is. Used when O(nodes[].name) is not given, so that a host
+            is matched to its node without knowing the name k3s registered it under.
+        type: str
       host:
         description: Inventory name of the host, used in messages.
         type: str
@@ -75,6 +80,8 @@ EXAMPLES = r"""
     nodes:
       - name: node-1
         labels: {zone: a}
+      - address: 192.168.0.5
+        host: worker-5
         taints: ["dedicated=infra:NoSchedule"]
   run_once: true
 """
@@ -116,7 +123,12 @@ def check_nodes(nodes):
     be read as a kubectl flag (a key starting with '-') or reach kubectl malformed."""
     for i, want in enumerate(nodes):
         where = "nodes[%d]" % i
-        names.check_node_name(want["name"], where + ".name")
+        if want["name"] is None:
+            if not want["address"]:
+                raise ModuleFailure("%s: give the node's name or its address" % where)
+            want["address"] = names.check_ip(want["address"], where + ".address")  # canonical, as the API shows it
+        else:
+            names.check_node_name(want["name"], where + ".name")
         for key, value in want["labels"].items():
             names.check_label_key(key, "%s.labels" % where)
             names.check_label_value(str(value), "%s.labels.%s" % (where, key))
@@ -150,11 +162,24 @@ class ClusterReconciler:
         except kube.KubeError as exc:
             return None, str(exc)
 
+    @staticmethod
+    def find(nodes, want):
+        """The Node object wanted: by name, else the one whose internal address is want's address."""
+        if want["name"] is not None:
+            return nodes.get(want["name"])
+        return next((n for n in nodes.values() if want["address"] in kube.summary(n)["addresses"]), None)
+
+    @staticmethod
+    def who(want):
+        if want["name"] is None:
+            return "node with address %s (host %s)" % (want["address"], want.get("host") or want["address"])
+        return "%s (host %s)" % (want["name"], want.get("host") or want["name"])
+
     def problems(self, nodes):
         out = []
         for want in self.p["nodes"]:
-            who = "%s (host %s)" % (want["name"], want.get("host") or want["name"])
-            node = nodes.get(want["name"])
+            who = self.who(want)
+            node = self.find(nodes, want)
             if node is None:
                 out.append("%s: not registered" % who)
                 continue
@@ -207,7 +232,7 @@ class ClusterReconciler:
             note_args.append("%s=%s" % (TAINTS_NOTE, wanted_tnote))
         if not (args or taint_args or note_args):
             return
-        name = want["name"]
+        name = meta["name"]
         self.changes.append(name)
         shown = {k: labels[k] for k in sorted(set(want["labels"]) | set(managed)) if k in labels}
         self.diffs.append({"before_header": "node/%s" % name, "after_header": "node/%s" % name,
@@ -231,7 +256,7 @@ class ClusterReconciler:
         if pending:
             return {"changed": True, "pending": True, "problems": pending, "nodes": {}}
         for want in self.p["nodes"]:
-            self.reconcile(nodes[want["name"]], want)
+            self.reconcile(self.find(nodes, want), want)
         if self.changes and not self.module.check_mode:
             nodes, _err = self.get_nodes()
         result = {"changed": bool(self.changes), "nodes": {
@@ -247,7 +272,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             nodes=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
+                name=dict(type="str"),
+                address=dict(type="str"),
                 host=dict(type="str"),
                 labels=dict(type="dict", default={}),
                 taints=dict(type="list", elements="str", default=[]),

@@ -32,11 +32,10 @@ extends_documentation_fragment:
 options:
   state:
     description:
-      - V(present) installs and runs k3s.
-      - V(query) changes nothing and reports what is installed and running (RV(live), RV(has_data),
-        RV(config_server), RV(version)); the other options are then optional.
+      - V(present) installs and runs k3s. What a host has and runs is read by
+        M(seal.cluster.k3s_runtime_info).
     type: str
-    choices: [present, query]
+    choices: [present]
     default: present
   role:
     description: V(server) runs C(k3s server) as C(k3s.service); V(agent) runs C(k3s agent) as C(k3s-agent.service).
@@ -49,6 +48,7 @@ options:
         archives are copied to the agent images directory; on servers C(manifests/*.yaml) go to
         the auto-deploy directory.
     type: path
+    required: true
   config:
     description:
       - k3s configuration, written as C(/etc/rancher/k3s/config.yaml). Keys are k3s's long flag
@@ -75,8 +75,8 @@ options:
       - Joiners should get the secure form C(K10<CA hash>::server:<password>) so that they check the
         server's CA before sending credentials; the first server of a new cluster can only get the
         password (short form), since its CA does not exist yet.
-      - Required with O(state=present).
     type: str
+    required: true
   agent_token:
     description: Separate token for agents (servers only); written to O(agent_token_file), referenced as C(agent-token-file).
     type: str
@@ -187,26 +187,6 @@ restarted:
   description: Whether the service was started or restarted by this run.
   returned: always
   type: bool
-live:
-  description: Whether the service is active (O(state=query)).
-  returned: when O(state=query)
-  type: bool
-has_data:
-  description: Whether this server already holds a datastore (embedded etcd or sqlite) under the data dir (O(state=query)).
-  returned: when O(state=query)
-  type: bool
-config_server:
-  description: The C(server) value of the current config.yaml, if any (O(state=query)).
-  returned: when O(state=query)
-  type: str
-has_token:
-  description: Whether k3s wrote C(<data_dir>/server/token) on this host (O(state=query)).
-  returned: when O(state=query)
-  type: bool
-holds_data:
-  description: Whether this host holds server state (C(<data_dir>/server/db) or C(<data_dir>/server/tls) not empty) (O(state=query)).
-  returned: when O(state=query)
-  type: bool
 token_ca_hash:
   description:
     - On a server, the CA hash of the secure token k3s wrote to C(<data_dir>/server/token) (the
@@ -221,12 +201,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_host as k3s_host
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
-from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, list_dir, read_text, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, read_text, sha256_file
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd, SystemdError
 from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
 
@@ -293,23 +274,14 @@ class K3sRuntime:
         return None
 
     def server_token_path(self):
-        return os.path.join(self.p["data_dir"], "server", "token")
+        return k3s_host.server_token_path(self.p["data_dir"])
 
     def server_token(self):
         """The secure token k3s wrote on this server (None on agents or before k3s wrote it)."""
-        if self.role != "server":
-            return None
-        text = read_text(self.server_token_path())
-        return text.strip() if text and text.strip() else None
+        return k3s_host.server_token(self.p["data_dir"]) if self.role == "server" else None
 
     def server_ca_hash(self):
-        held = self.server_token()
-        if not held:
-            return None
-        try:
-            return k3s_token.parse(held)[0] or None
-        except k3s_token.TokenError:
-            return None
+        return k3s_host.ca_hash(self.server_token())
 
     def token_content(self):
         """The token file's content: on a server that has DATA/server/token, the secure form k3s
@@ -319,10 +291,7 @@ class K3sRuntime:
         return token + "\n"
 
     def current_server(self):
-        for line in (read_text(self.host.config) or "").splitlines():
-            if line.startswith("server:"):
-                return line.split(":", 1)[1].strip().strip('"')
-        return None
+        return k3s_host.config_value(self.host.config, "server")
 
     def desired_config(self):
         config = dict(self.p["config"])
@@ -489,27 +458,11 @@ class K3sRuntime:
             time.sleep(2)
 
     def version(self):
-        if not os.path.exists(self.host.k3s_bin):
-            return None
-        rc, out, _err = self.runner.run([self.host.k3s_bin, "--version"])
-        first = out.splitlines()[0].split() if rc == 0 and out else []
-        return first[2] if len(first) > 2 else None
-
-    def query(self):
-        active, _enabled = self.service_state()
-        db = os.path.join(self.p["data_dir"], "server", "db")
-        server = self.current_server()
-        tls = os.path.join(self.p["data_dir"], "server", "tls")
-        return dict(changed=False, role=self.role, service=self.service, node_name=self.node_name(),
-                    live=active == "active", version=self.version(), config_server=server,
-                    has_data=os.path.isdir(os.path.join(db, "etcd")) or os.path.exists(os.path.join(db, "state.db")),
-                    has_token=self.server_token() is not None,
-                    holds_data=bool(list_dir(db) or list_dir(tls)),
-                    token_ca_hash=self.server_ca_hash(), changed_items=[], restarted=False)
+        return k3s_host.version(self.runner, self.host.k3s_bin)
 
     def run(self):
         try:
-            return self.query() if self.p["state"] == "query" else self.present()
+            return self.present()
         except SystemdError as exc:
             raise ModuleFailure(str(exc), changed_items=self.changed_items, journal=self.journal()) from exc
 
@@ -554,13 +507,13 @@ class K3sRuntime:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", default="present", choices=["present", "query"]),
+            state=dict(type="str", default="present", choices=["present"]),
             role=dict(type="str", required=True, choices=["server", "agent"]),
-            rootfs=dict(type="path"),
+            rootfs=dict(type="path", required=True),
             config=dict(type="dict", default={}),
             keep_server=dict(type="bool", default=False),
             secret_config=dict(type="dict", default={}, no_log=True),
-            token=dict(type="str", no_log=True),
+            token=dict(type="str", required=True, no_log=True),
             agent_token=dict(type="str", no_log=True),
             token_file=dict(type="path", default=layout.TOKEN_FILE),
             agent_token_file=dict(type="path", default=layout.AGENT_TOKEN_FILE),
@@ -572,7 +525,6 @@ def main():
             wait_timeout=dict(type="int", default=300),
             data_dir=dict(type="path", default=layout.DATA_DIR),
         ),
-        required_if=[("state", "present", ("rootfs", "token"))],
         supports_check_mode=True,
     )
     try:

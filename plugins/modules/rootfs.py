@@ -40,10 +40,10 @@ options:
   state:
     description:
       - V(present) puts the rootfs in place; V(absent) removes O(dest).
-      - V(query) changes nothing and reports the digest recorded at O(dest) (the action plugin
-        asks this first, so that converged hosts get no copy).
+      - The digest recorded at O(dest) is read by M(seal.cluster.rootfs_info) (the action plugin
+        asks it first, so that converged hosts get no copy).
     type: str
-    choices: [present, absent, query]
+    choices: [present, absent]
     default: present
 attributes:
   action:
@@ -90,21 +90,12 @@ from ansible_collections.seal.cluster.plugins.module_utils._digest import Digest
 from ansible_collections.seal.cluster.plugins.module_utils._digest import check as check_digest
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import remove_path
+from ansible_collections.seal.cluster.plugins.module_utils._rootfs_marker import marker_path, read_marker
 from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, extract
-
-MARKER = ".seal-digest"
-
-
-def read_marker(dest):
-    try:
-        with open(os.path.join(dest, MARKER), encoding="utf-8") as f:
-            return f.read().strip() or None
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 class RootfsInstaller:
-    """Host side. The action plugin calls it with _query first, then with the shipped archive."""
+    """Host side. The action plugin asks rootfs_info first, then calls it with the shipped archive."""
 
     def __init__(self, module):
         self.module = module
@@ -120,12 +111,11 @@ class RootfsInstaller:
                 if not self.module.check_mode:
                     remove_path(dest)
             return result
-        if self.p["state"] == "present":
-            try:
-                check_digest(self.p["digest"], "rootfs: digest")
-            except DigestError as exc:
-                raise ModuleFailure(str(exc)) from exc
-        if self.p["state"] == "query" or before == self.p["digest"]:
+        try:
+            check_digest(self.p["digest"], "rootfs: digest")
+        except DigestError as exc:
+            raise ModuleFailure(str(exc)) from exc
+        if before == self.p["digest"]:
             return result
         archive = self.p["src"]
         if not archive or not os.path.isfile(archive):
@@ -138,7 +128,7 @@ class RootfsInstaller:
         os.makedirs(staging, mode=0o755)
         try:
             self.unpack(archive, staging)
-            with open(os.path.join(staging, MARKER), "w", encoding="utf-8") as f:
+            with open(marker_path(staging), "w", encoding="utf-8") as f:
                 f.write(self.p["digest"] + "\n")
             old = dest + ".old"
             remove_path(old)
@@ -167,7 +157,7 @@ def main():
             src=dict(type="path"),
             digest=dict(type="str"),
             dest=dict(type="path", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
         ),
         required_if=[("state", "present", ("digest", "src"))],
         supports_check_mode=True,

@@ -198,7 +198,7 @@ def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_state
                etcd_members=None, api_host=None):
     """What apply does: joins (inventory hosts the API does not know, or know only as a stale
     node of a rebuilt host), deletions (known hosts gone from the inventory), and whether the
-    image changes. host_states: {host: k3s_query result} where known.
+    image changes. host_states: {host: k3s_runtime_info result} of the hosts read.
 
     Returns {"join": [hosts], "stale": [{"host", "node"}], "delete": [...], "upgrade": bool,
     "image": {"recorded", "desired"}, "warnings": [...], "changes": bool}."""

@@ -1,12 +1,19 @@
 import pytest
 
-from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import join_plan
+from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import join_plan as plan_of
+from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_plan import node_specs
 
 M = ["m1", "m2", "m3"]
+HOSTVARS = {h: {"ansible_host": "10.0.0.%d" % (i + 1)} for i, h in enumerate(M)}
 
 
 def hv(**states):
-    return {h: {"ansible_host": "10.0.0.%d" % (i + 1), "k3s_query": states.get(h, {})} for i, h in enumerate(M)}
+    """The masters' k3s_runtime_info results (runtime_reports)."""
+    return {h: dict(states.get(h, {}), role="server") for h in M}
+
+
+def join_plan(masters, reports, **kwargs):
+    return plan_of(masters, HOSTVARS, reports, **kwargs)
 
 
 def test_fresh_ha_cluster_inits_on_master0_and_others_join_it():
@@ -51,3 +58,22 @@ def test_registration_address_and_no_master():
     assert join_plan(M, hv(), registration_address="api.example")["servers"]["m2"]["server"] == "https://api.example:6443"
     with pytest.raises(ValueError, match="no master"):
         join_plan([], {})
+
+
+def test_the_reports_are_an_argument_and_a_wrong_one_fails():
+    unread = {"m1": {"unreachable": True}, "m2": {"skipped": True}}  # m3 not in the play
+    assert join_plan(M, unread) == join_plan(M, hv())
+    with pytest.raises(ValueError, match="runtime reports must map each host"):
+        join_plan(M, HOSTVARS)
+
+
+def test_node_specs_find_nodes_by_address_the_k3s_config_node_ip_first():
+    hostvars = {"a": {"ansible_host": "10.0.0.1", "seal_labels": {"x": "1"}, "seal_taints": ["t:NoSchedule"]},
+                "b": {"ansible_host": "10.0.0.2", "seal_k3s_agent_config": {"node-ip": "192.168.1.2,fd00::2"}},
+                "c": {"seal_k3s_server_config": {"node-ip": ["192.168.1.3"]}, "group_names": ["master"]},
+                "d": {"seal_k3s_server_config": {"node-ip": "192.168.1.4"}, "group_names": ["node"]}}
+    assert node_specs(["a", "b", "c", "d"], hostvars) == [
+        {"host": "a", "address": "10.0.0.1", "labels": {"x": "1"}, "taints": ["t:NoSchedule"]},
+        {"host": "b", "address": "192.168.1.2", "labels": {}, "taints": []},
+        {"host": "c", "address": "192.168.1.3", "labels": {}, "taints": []},
+        {"host": "d", "address": "d", "labels": {}, "taints": []}]  # an agent: the server config is not its own

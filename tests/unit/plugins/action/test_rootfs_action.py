@@ -38,9 +38,10 @@ def act(tmp_path, run_module):
         action = ActionModule(task, connection, None, None, None)
 
         def execute_module(module_name, module_args, task_vars):
-            assert module_name == "seal.cluster.rootfs" and task_vars == {}
-            log.modules.append(dict(module_args))
-            return run_module("rootfs", check=check, diff=diff, **{k: v for k, v in module_args.items() if v is not None})
+            assert module_name in ("seal.cluster.rootfs", "seal.cluster.rootfs_info") and task_vars == {}
+            log.modules.append(dict(module_args, _name=module_name.rsplit(".", 1)[1]))
+            return run_module(module_name.rsplit(".", 1)[1], check=check, diff=diff,
+                              **{k: v for k, v in module_args.items() if v is not None})
 
         def transfer(local, remote):
             log.transfers.append((local, remote, sha256_file(local)))
@@ -73,14 +74,14 @@ def test_check_ship_converged_new_digest_and_a_tampered_tar(tmp_path, act):
     check, log = act(args, check=True)
     assert check["changed"] is True and check["transferred"] is False and check["digest"] == D1
     assert check["diff"]["after"] == "digest %s\n" % D1 and D1 not in check["diff"]["before"]
-    assert [m.get("state") for m in log.modules] == ["query"] and log.transfers == []
-    assert not os.path.exists(tar_one) and not dest.exists()
+    assert [m["_name"] for m in log.modules] == ["rootfs_info"] and log.modules[0] == {"_name": "rootfs_info", "dest": str(dest)}
+    assert log.transfers == [] and not os.path.exists(tar_one) and not dest.exists()
 
     applied, log = act(args)
     assert applied["changed"] is True and applied["transferred"] is True and applied["digest"] == D1
-    assert [m.get("state") for m in log.modules] == ["query", None]  # the query, then the module's default (present)
+    assert [m["_name"] for m in log.modules] == ["rootfs_info", "rootfs"]  # what the host holds, then the module (present)
     remote = str(tmp_path / "host-tmp" / "rootfs.tar")
-    assert log.modules[1]["src"] == remote and log.modules[0]["src"] is None
+    assert log.modules[1]["src"] == remote and log.modules[1].get("state") is None
     assert [(local, to) for local, to, _sum in log.transfers] == [(tar_one, remote)]
     digest, size = sha256_file(tar_one)
     assert log.transfers[0][2] == (digest, size) and recorded(tar_one) == "%s %d\n" % (digest, size)
@@ -92,7 +93,7 @@ def test_check_ship_converged_new_digest_and_a_tampered_tar(tmp_path, act):
     for check_mode in (True, False):
         again, log = act(args, check=check_mode)
         assert again["changed"] is False and again["digest"] == D1 and again["previous_digest"] == D1
-        assert [m.get("state") for m in log.modules] == ["query"] and log.transfers == [] and log.removed == []
+        assert [m["_name"] for m in log.modules] == ["rootfs_info"] and log.transfers == [] and log.removed == []
 
     two = rootfs_dir(tmp_path, D2, "k3s two\n")
     tar_two = two + ".sha256-" + "2" * 64 + ".tar"

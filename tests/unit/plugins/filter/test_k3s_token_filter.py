@@ -9,16 +9,22 @@ HASH = "c" * 64
 
 
 def test_sources_live_holders_first_and_unreachable_not_checked():
-    hostvars = {
-        "m1": {"k3s_query": {"has_token": True, "live": False, "holds_data": True}},
-        "m2": {"k3s_query": {"has_token": True, "live": True, "holds_data": True}},
-        "m3": {"k3s_query": {"has_token": False, "live": False, "holds_data": True}},
-        "m4": {"k3s_query": {"has_token": False, "live": False, "holds_data": False}},
-        "m5": {},
+    reports = {  # k3s_runtime_info results (runtime_reports); m5 unreachable, m6 not in the play
+        "m1": {"role": "server", "has_token": True, "live": False, "holds_data": True},
+        "m2": {"role": "server", "has_token": True, "live": True, "holds_data": True},
+        "m3": {"role": "server", "has_token": False, "live": False, "holds_data": True},
+        "m4": {"role": "server", "has_token": False, "live": False, "holds_data": False},
+        "m5": {"unreachable": True, "changed": False, "msg": "timed out"},
     }
-    out = k3s_token_sources(["m1", "m2", "m3", "m4", "m5"], hostvars)
+    out = k3s_token_sources(["m1", "m2", "m3", "m4", "m5", "m6"], reports)
     assert out == {"file": "/var/lib/rancher/k3s/server/token", "holders": ["m2", "m1"],
                    "holding_data": ["m1", "m2", "m3"], "checked": ["m1", "m2", "m3", "m4"]}
+
+
+def test_hostvars_passed_as_the_reports_fails_loudly():
+    hostvars = {"m1": {"ansible_host": "10.0.0.1", "k3s_info": {"role": "server", "has_token": True}}}
+    with pytest.raises(AnsibleFilterError, match="m1 has keys ansible_host, k3s_info"):
+        k3s_token_sources(["m1"], hostvars)
 
 
 def test_password_and_secure_form():

@@ -131,3 +131,25 @@ def test_labels_taints_check_apply_idempotent_then_changed(run_main, api):
     assert changed["nodes"]["n1"]["taints"] == ["other:NoExecute"]
     del api.calls[:]
     assert run_main(k3s_cluster, other)["changed"] is False and api.writes() == []
+
+
+def test_a_node_is_found_by_its_internal_address_when_its_name_is_not_given(run_main, api):
+    api.node["status"]["addresses"] = [{"type": "InternalIP", "address": "10.0.0.5"}, {"type": "Hostname", "address": "n1"}]
+    want = {"nodes": [{"address": "10.0.0.5", "host": "h5", "labels": {"tier": "infra"}}], "wait_timeout": 1}
+    applied = run_main(k3s_cluster, want)
+    assert applied["changed"] is True and api.writes()[0] == ["label", "node", "n1", "tier=infra", "--overwrite"]
+    del api.calls[:]
+    assert run_main(k3s_cluster, want)["changed"] is False and api.writes() == []
+
+    # an address no Node has: the gate names the host and the address (never a node of another host)
+    gone = run_main(k3s_cluster, {"nodes": [{"address": "10.0.0.6", "host": "h6"}], "wait_timeout": 0})
+    assert gone["failed"] is True and "node with address 10.0.0.6 (host h6): not registered" in gone["msg"]
+    pending = run_main(k3s_cluster, {"nodes": [{"address": "10.0.0.6", "host": "h6"}]}, check=True)
+    assert pending["pending"] is True and api.writes() == []
+
+
+@pytest.mark.parametrize("node, msg", [({"host": "h"}, "nodes[0]: give the node's name or its address"),
+                                       ({"address": "-l=x"}, "nodes[0].address")])
+def test_a_node_without_name_needs_a_valid_address(run_module, node, msg):
+    out = run_module("k3s_cluster", nodes=[node])
+    assert out["failed"] is True and msg in out["msg"]

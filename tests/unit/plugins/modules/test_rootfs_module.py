@@ -4,7 +4,7 @@ import io
 import os
 import tarfile
 
-from ansible_collections.seal.cluster.plugins.modules import rootfs
+from ansible_collections.seal.cluster.plugins.modules import rootfs, rootfs_info
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -33,8 +33,8 @@ def test_check_apply_idempotent_changed_absent(run_main, tmp_path):
     assert out["changed"] is True and out["transferred"] is True
     assert (dest / "bin/k3s").read_bytes() == b"k3s one" and (dest / ".seal-digest").read_text() == D1 + "\n"
 
-    out = run_main(rootfs, {"dest": str(dest), "state": "query"})
-    assert out == dict(out, changed=False, digest=D1, previous_digest=D1)
+    held = run_main(rootfs_info, {"dest": str(dest)})
+    assert held == {"changed": False, "digest": D1, "exists": True, "invocation": {"module_args": {"dest": str(dest)}}}
     out = run_main(rootfs, {"src": one, "digest": D1, "dest": str(dest)})
     assert out["changed"] is False and out["transferred"] is False
 

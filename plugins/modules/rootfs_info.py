@@ -1,0 +1,77 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rootfs_info
+short_description: Report which cluster image's rootfs a host holds
+version_added: 0.1.0
+description:
+  - Reads, without changing anything, the digest marker (C(.seal-digest)) that M(seal.cluster.rootfs)
+    writes into O(dest) once a rootfs is complete.
+  - The M(seal.cluster.rootfs) action plugin asks it first, so that hosts that already hold the
+    image's rootfs get no copy.
+author:
+  - seal.cluster developers (@seal-cluster)
+extends_documentation_fragment:
+  - seal.cluster.attributes
+  - seal.cluster.attributes.platform
+options:
+  dest:
+    description: Directory on the host that holds the rootfs.
+    type: path
+    required: true
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Which image's rootfs the host holds
+  seal.cluster.rootfs_info:
+    dest: /var/lib/seal/my-cluster/rootfs
+  register: rootfs_held
+"""
+
+RETURN = r"""
+digest:
+  description: Digest of the cluster image whose rootfs is at O(dest), V(null) when there is none (or it is incomplete).
+  returned: always
+  type: str
+exists:
+  description: Whether O(dest) exists (a directory without marker is a rootfs M(seal.cluster.rootfs) replaces).
+  returned: always
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils._rootfs_marker import read_marker
+
+
+def rootfs_report(dest):
+    return {"changed": False, "digest": read_marker(dest), "exists": os.path.lexists(dest)}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(dest=dict(type="path", required=True)),
+        supports_check_mode=True,
+    )
+    module.exit_json(**rootfs_report(module.params["dest"]))
+
+
+if __name__ == "__main__":
+    main()
