@@ -21,7 +21,7 @@ author:
   - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
+  - seal.cluster.attributes.info_module
 options:
   role:
     description:
@@ -36,16 +36,6 @@ options:
     default: /var/lib/rancher/k3s
 notes:
   - The node name is C(node-name) from the current C(config.yaml), else the host name, as k3s chooses it.
-attributes:
-  check_mode:
-    support: full
-    details: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

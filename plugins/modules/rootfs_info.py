@@ -18,22 +18,12 @@ author:
   - seal.cluster developers (@seal-cluster)
 extends_documentation_fragment:
   - seal.cluster.attributes
-  - seal.cluster.attributes.platform
+  - seal.cluster.attributes.info_module
 options:
   dest:
     description: Directory on the host that holds the rootfs.
     type: path
     required: true
-attributes:
-  check_mode:
-    support: full
-    details: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
