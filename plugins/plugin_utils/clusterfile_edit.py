@@ -62,7 +62,8 @@ def _dump(docs, cluster_value):
 
 
 def _group_hosts(spec, role, hosts):
-    """Host groups for (ip, port) pairs of one role: one group per port that differs from spec.ssh."""
+    """Host groups for (ip, port) pairs of one role: one group per port that differs from spec.ssh's
+    (a host given without a port gets spec.ssh's)."""
     default_port = int((spec.get("ssh") or {}).get("port") or 22)
     groups = {}
     for ip, port in hosts:
@@ -80,8 +81,10 @@ def new(name, masters, nodes=(), user="root", passwd=None, pk=None, image=None):
     """A Clusterfile from parsed --masters/--nodes lists, through clusterfile.write()."""
     if not masters:
         raise EditError("--masters: at least one master is needed")
-    ports = [p for _ip, p in list(masters) + list(nodes) if p]
-    common = max(set(ports), key=ports.count) if ports else 22
+    masters = [(ip, port or 22) for ip, port in masters]  # no port: ssh's 22, not the most common one
+    nodes = [(ip, port or 22) for ip, port in nodes]
+    ports = [p for _ip, p in masters + nodes]
+    common = max(sorted(set(ports)), key=ports.count)
     text = clusterfile.write(name, [ip for ip, _p in masters], [ip for ip, _p in nodes], user=user, passwd=passwd, pk=pk,
                              port=common, image=image)
     docs, cluster = _doc(text)

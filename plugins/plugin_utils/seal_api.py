@@ -22,7 +22,7 @@ import datetime
 import json
 import os
 import re
-import shutil
+import shlex
 import sys
 import tempfile
 
@@ -72,6 +72,8 @@ def cluster_dir(name, create=True):
     """~/.seal/<cluster> (0700)."""
     path = os.path.join(seal_home(), name)
     if create:
+        if not os.path.isdir(seal_home()):
+            os.makedirs(seal_home(), mode=0o700)
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.chmod(path, 0o700)
     return path
@@ -236,7 +238,7 @@ def run_playbook(book, inventory, cluster, extravars=None, vars_text=None, on_ev
 
     kwargs = {
         "private_data_dir": run_dir, "ident": ident, "playbook": path, "inventory": os.path.abspath(inventory),
-        "extravars": dict(extravars or {}), "envvars": envvars, "cmdline": " ".join(_quote(a) for a in cmdline) or None,
+        "extravars": dict(extravars or {}), "envvars": envvars, "cmdline": " ".join(shlex.quote(a) for a in cmdline) or None,
         "limit": limit, "quiet": True, "event_handler": handler, "suppress_env_files": True, "project_dir": root,
         "rotate_artifacts": 0,
     }
@@ -252,11 +254,6 @@ def run_playbook(book, inventory, cluster, extravars=None, vars_text=None, on_ev
         on_event({"event": "secret_redacted", "event_data": {"files": leaked}})
     log = os.path.join(run_dir, "artifacts", ident, "stdout")
     return Result(runner.rc, runner.status, run_dir, log, failures, runner.stats or {})
-
-
-def _quote(arg):
-    import shlex  # pylint: disable=import-outside-toplevel
-    return shlex.quote(arg)
 
 
 # --- the operations -------------------------------------------------------------------------------
@@ -383,8 +380,3 @@ def dump_status(result):
 
 def yaml_text(values):
     return yaml.safe_dump(values, default_flow_style=False)
-
-
-def copy_file(src, dest):
-    shutil.copyfile(src, dest)
-    os.chmod(dest, 0o600)

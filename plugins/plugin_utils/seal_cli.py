@@ -29,6 +29,8 @@ import re
 import sys
 import threading
 
+from ansible_collections.seal.cluster.plugins.module_utils._image_ref import DEFAULT_REGISTRY, Reference, ReferenceError_
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile_edit as edit
 from ansible_collections.seal.cluster.plugins.plugin_utils import image_cli
 from ansible_collections.seal.cluster.plugins.plugin_utils import seal_api as api
@@ -161,8 +163,6 @@ def _extra_vars(items):
 
 
 def _check_image(name, store):
-    from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_  # pylint: disable=import-outside-toplevel
-    from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # pylint: disable=import-outside-toplevel
     if not name:
         raise UsageError("no cluster image: give IMAGE (or spec.image in the Clusterfile)")
     try:
@@ -170,7 +170,8 @@ def _check_image(name, store):
     except ReferenceError_ as exc:
         raise UsageError("image %r: %s" % (name, exc)) from None
     st = Store(store)
-    if not os.path.isdir(st.root) or st.resolve(ref) is None:
+    if (not os.path.isdir(st.root) or st.resolve(ref) is None) and ref.registry == DEFAULT_REGISTRY:
+        # a short name (docker.io) not in the store is unknown here; a name with a registry host is pulled by the run
         raise UsageError("image %s is not in the store %s: seal pull %s, seal load -i ARCHIVE or seal build first"
                          % (ref.familiar(), st.root, name))
 
@@ -203,10 +204,10 @@ def _groups(info):
             "all": info["masters"] + info["nodes"]}
 
 
-def _run_with_progress(args, title, info, operation):
+def _run_with_progress(args, title, info, operation, groups=None):
     """Run operation(on_event) in a thread; feed its events to the view from this one."""
     events = queue.Queue()
-    prog = progress.Progress(_groups(info))
+    prog = progress.Progress(dict(_groups(info), **(groups or {})))
     view = _view(args, prog, title)
     box = {}
 
@@ -384,7 +385,7 @@ def cmd_delete(args):
     candidate = _candidate(name, new)
     # delete.yml connects to (and resets) the hosts its inventory lists: run it with the Clusterfile that still lists them
     result = _run_with_progress(args, "delete", info, lambda on_event: api.delete(
-        path, hosts=ips, force=args.force, on_event=on_event, **_op_kwargs(args)))
+        path, hosts=ips, force=args.force, on_event=on_event, **_op_kwargs(args)), groups={"seal_delete": ips})
     return _finish(args, name, candidate, result)
 
 
