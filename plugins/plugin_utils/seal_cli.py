@@ -46,6 +46,10 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --passwd is no abbreviation of --passwd-file
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         raise UsageError(message)
 

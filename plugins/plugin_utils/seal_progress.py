@@ -107,6 +107,7 @@ class Phase:
         self.reported = set()  # hosts that answered the current step
         self.pending = {}  # host -> when it started the current step
         self.failed = []
+        self.results = {}  # status -> count
 
     @property
     def total(self):
@@ -135,7 +136,8 @@ class Phase:
         slow = self.slow(now)
         return {"phase": self.name, "done": self.done, "total": self.total, "task": self.task,
                 "elapsed": round(self.elapsed(now), 1), "slow_host": slow[0] if slow else None,
-                "slow_for": round(slow[1], 1) if slow else None, "finished": self.ended is not None}
+                "slow_for": round(slow[1], 1) if slow else None, "finished": self.ended is not None,
+                "skipped": bool(self.results) and set(self.results) == {"skipped"}}
 
 
 class Progress:
@@ -210,6 +212,7 @@ class Progress:
             status = RESULT_EVENTS[kind]
             if status == "ok" and (data.get("res") or {}).get("changed"):
                 status = "changed"
+            phase.results[status] = phase.results.get(status, 0) + 1
             if status in ("failed", "unreachable") and not data.get("ignore_errors"):
                 failure = {"host": host, "task": data.get("task"), "phase": phase.name, "message": message_of(data.get("res"))}
                 phase.failed.append(failure)
@@ -252,6 +255,8 @@ class PlainView:
     def record(self, rec):
         if rec["event"] == "phase_start":
             self.write("[%7s] %s: started (%d hosts)" % (_fmt(self.progress.clock() - self.progress.started), rec["phase"], rec["total"]))
+        elif rec["event"] == "phase_end" and rec["skipped"]:
+            self.write("[%7s] %s: skipped (nothing to do)" % (_fmt(self.progress.clock() - self.progress.started), rec["phase"]))
         elif rec["event"] == "phase_end":
             self.write("[%7s] %s: %d/%d hosts done in %s" % (_fmt(self.progress.clock() - self.progress.started), rec["phase"],
                                                              rec["done"], rec["total"], _fmt(rec["elapsed"])))
@@ -309,12 +314,15 @@ class LiveView:
     def render(self):
         now = self.progress.clock()
         table = Table.grid(padding=(0, 1))
-        for _ in range(5):
+        for _column in range(5):
             table.add_column()
         for phase in self.progress.phases:
             row = phase.as_dict(now)
             mark = "[red]x[/]" if phase.failed else ("[green]v[/]" if row["finished"] else "[yellow]>[/]")
-            bar = ProgressBar(total=max(row["total"], 1), completed=row["done"], width=24)
+            if row["skipped"] and row["finished"]:
+                mark = "[dim]-[/]"
+            hosts_bar = ProgressBar(total=max(row["total"], 1), completed=row["done"], width=24, complete_style="yellow",
+                                    finished_style="red" if phase.failed else "green")
             if phase.failed:
                 note = Text("failed: %s" % phase.failed[0]["host"], style="red")
             elif row["slow_host"]:
@@ -323,7 +331,7 @@ class LiveView:
                 note = Text(row["task"][:60], style="dim")
             else:
                 note = Text("")
-            table.add_row(Text.from_markup("%s %-15s" % (mark, row["phase"])), bar,
+            table.add_row(Text.from_markup("%s %-15s" % (mark, row["phase"])), hosts_bar,
                           Text("%d/%d hosts" % (row["done"], row["total"])), Text("%7s" % _fmt(row["elapsed"])), note)
         head = Text("%s  %s" % (self.title, _fmt(now - self.progress.started)), style="bold")
         return Group(head, table)

@@ -10,6 +10,8 @@ registry password nor the cluster token appears under ~/.seal/<cluster>/runs/.
 The fleet's name: $SEAL_COMMAND_FLEET (default sealcmd)."""
 import json
 import os
+import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -114,7 +116,7 @@ def test_1_bad_input_exits_2_with_one_line_and_connects_nowhere(env):
     m, n1 = e.master["ip"], e.n1["ip"]
     cases = [
         (["run", "k3s:v1.25.3", "--masters", m + ":70000"], "seal: --masters: '%s:70000': port '70000' is not a number" % m),
-        (["run", "k3s:v1.25.3", "--masters", m + "0"], "is not an IP address"),
+        (["run", "k3s:v1.25.3", "--masters", m + ".5"], "seal: --masters: '%s.5': '%s.5' is not an IP address" % (m, m)),
         (["run", "k3s:v1.25.3", "--masters", m, "--pk", "/no/key"], "seal: --pk /no/key: no such readable key file"),
         (["run", "k3s:v9.9.9", "--masters", m, "--nodes", n1], "seal: image k3s:v9.9.9 is not in the store"),
         (["run", "k3s:v1.25.3", "--masters", m, "--passwd", "x"], "seal: unrecognized arguments: --passwd x"),
@@ -205,6 +207,76 @@ def test_4_status_reads_the_cluster(env):
     st = json.loads(e.seal("status", "--output", "json").stdout)
     assert st["healthy"] and st["record"]["version"] == "v1.25.3+k3s1"
     assert sorted(n["name"] for n in st["nodes"]) == sorted(n["name"] for n in e.state["nodes"])
+
+
+SLOW_HOOK = "/usr/local/bin/python3.11"  # found before /usr/bin/python3.11 by Ansible's interpreter discovery
+
+
+def _frames_in_tmux(e, argv, session, timeout=900):
+    """Run argv in a tmux pane (a real terminal); capture the screen every 0.3 s until it ends."""
+    rc_file = os.path.join(e.work, session + ".rc")
+    script = os.path.join(e.work, session + ".sh")
+    exports = "".join("export %s=%s\n" % (k, shlex.quote(v)) for k, v in e.env().items() if k.isidentifier())
+    with open(script, "w", encoding="utf-8") as f:
+        f.write("#!/bin/sh\n%s%s\necho $? > %s\nsleep 600\n" % (exports, " ".join(shlex.quote(a) for a in argv), rc_file))
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", "sh", script], check=True)
+    frames = []
+    try:
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(rc_file):
+            assert time.monotonic() < deadline, "seal did not finish in the tmux pane"
+            frames.append(subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                                         check=True).stdout)
+            time.sleep(0.3)
+        frames.append(subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                                     check=True).stdout)
+        with open(rc_file, encoding="utf-8") as f:
+            return int(f.read().strip()), frames
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def _rows(frame):
+    """{phase: (done, total, note)} of the live view's rows in one frame."""
+    rows = {}
+    for line in frame.splitlines():
+        match = re.match(r"^\s*[-v>x] (\S+(?: \S+)?)\s.*?(\d+)/(\d+) hosts\s+\S+\s*(.*)$", line)
+        if match:
+            rows[match.group(1)] = (int(match.group(2)), int(match.group(3)), match.group(4).strip())
+    return rows
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_4b_live_view_in_a_terminal_names_the_slowed_host(env):
+    """A converging seal run in tmux with n1 slowed on purpose (every module it runs starts 2 s
+    late): successive frames name n1 as the slow host, and the done/total counts advance to
+    totals that match the Clusterfile."""
+    e = env
+    fleet.podman("exec", "-i", e.n1["name"], "sh", "-c", "cat > %s && chmod 755 %s" % (SLOW_HOOK, SLOW_HOOK),
+                 stdin='#!/bin/sh\nsleep 2\nexec /usr/bin/python3.11 "$@"\n')
+    try:
+        assert e.ssh(e.n1, "head -2 %s" % SLOW_HOOK).splitlines()[1] == "sleep 2"
+        rc, frames = _frames_in_tmux(e, [os.path.join(ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters",
+                                         e.master["ip"], "--nodes", "%s,%s" % (e.n1["ip"], e.n2["ip"]),
+                                         "--passwd-file", e.pwfile, "--cluster", CLUSTER], "seal-live-%s" % NAME)
+    finally:
+        fleet.podman("exec", e.n1["name"], "rm", "-f", SLOW_HOOK)
+    assert rc == 0, frames[-1]
+    rows = [_rows(frame) for frame in frames]
+    slow = {note.split()[1] for frame in rows for _d, _t, note in frame.values() if note.startswith("slow: ")}
+    # the controller (localhost) may be slow in the image phase; among the nodes only n1 ever is
+    assert slow - {"localhost", e.master["ip"]} == {e.n1["ip"]}, slow
+    joins = [frame["join agents"] for frame in rows if "join agents" in frame]
+    assert any(note.startswith("slow: %s" % e.n1["ip"]) for _d, _t, note in joins), joins
+    totals = {"prepare": 3, "distribute": 3, "registry": 1, "init": 1, "join agents": 2, "gates": 1}
+    final = rows[-1]
+    for phase, total in totals.items():
+        assert final[phase][:2] == (total, total), (phase, final)
+        seen = [frame[phase][0] for frame in rows if phase in frame]
+        assert all(frame[phase][1] == total for frame in rows if phase in frame)
+        if total > 1:  # a frame caught the step part done: the count advanced
+            assert any(0 < d < total for d in seen) or (min(seen) < total), (phase, seen)
+    assert "seal: run k3s:v1.25.3 done" in frames[-1]
 
 
 def test_5_apply_f_with_registry_auth_replaces_the_stored_clusterfile(env):

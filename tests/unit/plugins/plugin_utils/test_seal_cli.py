@@ -63,6 +63,7 @@ def seal(capsys, *argv):
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--pk", "/no/such/key"], "seal: --pk /no/such/key: no such readable key file"),
     (["run", "k3s:v9", "--masters", "10.0.0.2"], "seal: image k3s:v9 is not in the store"),
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--bogus"], "seal: unrecognized arguments: --bogus"),
+    (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--passwd", "x"], "seal: unrecognized arguments: --passwd x"),
     (["run", "k3s:v1.25.3"], "seal: --masters: at least one master is needed"),
     (["run", "--masters", "10.0.0.2"], "seal: give the cluster IMAGE (or -f Clusterfile)"),
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--nodes", "10.0.0.2"], "seal: 10.0.0.2 is in --masters and --nodes"),
@@ -142,8 +143,8 @@ def test_add_then_delete(env, capsys):
     assert seal(capsys, "add", "--nodes", "10.0.0.4", "--masters", "10.0.0.5,10.0.0.6")[0] == 0
     assert env["calls"][-1]["book"] == "run"
     hosts = stored(env)["spec"]["hosts"]
-    assert [(h["ips"], h["roles"]) for h in hosts] == [(["10.0.0.2"], ["master"]), (["10.0.0.3"], ["node"]),
-                                                      (["10.0.0.5", "10.0.0.6"], ["master"]), (["10.0.0.4"], ["node"])]
+    assert [(h["ips"], h["roles"]) for h in hosts] == [
+        (["10.0.0.2"], ["master"]), (["10.0.0.3"], ["node"]), (["10.0.0.5", "10.0.0.6"], ["master"]), (["10.0.0.4"], ["node"])]
     before = (env["home"] / "default" / "Clusterfile").read_text()
     rc, _out, err = seal(capsys, "delete", "--nodes", "10.0.0.4")
     assert rc == 2 and "give --yes to confirm" in err

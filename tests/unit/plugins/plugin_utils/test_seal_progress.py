@@ -191,3 +191,17 @@ def test_live_view_renders_phases_bars_and_the_slow_host():
     screen = console.export_text()
     assert "prepare" in screen and "3/3 hosts" in screen
     assert "join agents" in screen and "1/2 hosts" in screen and "slow: n2 (4.0s)" in screen
+
+
+def test_a_phase_whose_every_result_was_skipped_says_so():
+    prog = sp.Progress(GROUPS, clock=Clock())
+    lines = []
+    view = sp.PlainView(prog, lines.append)
+    skipped = {"event": "runner_on_skipped", "event_data": {"host": "m1", "task": "Server"}}
+    for event in (play("Upgrade the servers, one at a time", "master"), task("Server", "u1"), start("m1"), skipped,
+                  play("Join the agents", "node"), task("Agent", "u2"), start("n1"), ok("n1")):
+        for rec in prog.handle(event):
+            view.record(rec)
+    assert lines == ["[   0.0s] upgrade servers: started (1 hosts)", "[   0.0s] upgrade servers: skipped (nothing to do)",
+                     "[   0.0s] join agents: started (2 hosts)"]
+    assert prog.current.as_dict(0)["skipped"] is False
