@@ -28,6 +28,7 @@ import tempfile
 
 import yaml
 
+from ansible_collections.seal.cluster.plugins.module_utils import _files as files
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile_edit
 
 try:
@@ -120,18 +121,8 @@ def playbook(name, root=None):
 # --- files ----------------------------------------------------------------------------------------
 
 def write_private(path, text):
-    """Write text to path (0600) atomically."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write text to path (0600, never wider, never half-written)."""
+    files.write_atomic(path, text, 0o600)
 
 
 def read_text(path):
