@@ -180,6 +180,22 @@ def redact(directory, secrets):
     return changed
 
 
+def _envvars(root):
+    """The child's Ansible settings (recorded in the artifacts: nothing secret)."""
+    envvars = {
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(
+            [collections_path(root)] + [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]),
+        "ANSIBLE_INVENTORY_ENABLED": "seal.cluster.clusterfile, host_list, script, auto, yaml, ini, toml",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        # the ansible-playbook next to the Python this runs on (a venv's), before any other
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    }
+    config = os.path.join(root, "ansible.cfg")
+    if not os.environ.get("ANSIBLE_CONFIG") and os.path.isfile(config):
+        envvars["ANSIBLE_CONFIG"] = config  # the collection's (host key checking on)
+    return envvars
+
+
 def run_playbook(book, inventory, cluster, extravars=None, vars_text=None, on_event=None, check=False, limit=None,
                  secrets=(), root=None):
     """Run playbooks/<book>.yml with the Clusterfile `inventory` through ansible-runner.
@@ -206,18 +222,6 @@ def run_playbook(book, inventory, cluster, extravars=None, vars_text=None, on_ev
         cmdline += ["-e", "@" + vars_file]
     if check:
         cmdline += ["--check", "--diff"]
-    envvars = {
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(
-            [collections_path(root)] + [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]),
-        "ANSIBLE_INVENTORY_ENABLED": "seal.cluster.clusterfile, host_list, script, auto, yaml, ini, toml",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        # the ansible-playbook next to the Python this runs on (a venv's), before any other
-        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
-    }
-    if not os.environ.get("ANSIBLE_CONFIG"):
-        config = os.path.join(root, "ansible.cfg")
-        if os.path.isfile(config):
-            envvars["ANSIBLE_CONFIG"] = config
     failures = []
 
     def handler(event):
@@ -229,7 +233,7 @@ def run_playbook(book, inventory, cluster, extravars=None, vars_text=None, on_ev
 
     kwargs = {
         "private_data_dir": run_dir, "ident": ident, "playbook": path, "inventory": os.path.abspath(inventory),
-        "extravars": dict(extravars or {}), "envvars": envvars, "cmdline": " ".join(shlex.quote(a) for a in cmdline) or None,
+        "extravars": dict(extravars or {}), "envvars": _envvars(root), "cmdline": " ".join(shlex.quote(a) for a in cmdline) or None,
         "limit": limit, "quiet": True, "event_handler": handler, "suppress_env_files": True, "project_dir": root,
         "rotate_artifacts": 0,
     }
@@ -293,10 +297,30 @@ def reset(clusterfile, on_event=None, **kwargs):
     return _operation("reset", clusterfile, None, on_event=on_event, **kwargs)
 
 
+# What `seal status` runs: read through each master, and ask master0's private registry. The
+# paths come from the inventory's variables (values of a Clusterfile are never templated).
+STATUS_TASK = "Read the cluster's nodes and record"
+REGISTRY_TASK = "Ask the private registry"
+STATUS_PLAY = [{
+    "name": "seal status (changes nothing)",
+    "hosts": "master",
+    "gather_facts": False,
+    "tasks": [
+        {"name": STATUS_TASK,
+         "seal.cluster.k3s_cluster_info": {"record": "{{ seal_data_root }}/{{ seal_cluster_name }}/applied.json"}},
+        {"name": REGISTRY_TASK,
+         "ansible.builtin.uri": {"url": "https://127.0.0.1:{{ seal_registry.localRegistry.port }}/v2/",
+                                 "validate_certs": False, "status_code": [200, 401], "timeout": 10},
+         "when": "seal_registry.localRegistry is defined and inventory_hostname == groups['master'][0]",
+         "ignore_errors": True},
+    ],
+}]
+
+
 def status(clusterfile, on_event=None):
     """Nodes, roles, Ready, versions and the record (image, digest) read through the first master
-    whose API answers (module k3s_cluster_info, ad hoc through ansible-runner).
-    Returns {healthy, api_host, nodes, record, expected, problems, log}."""
+    whose API answers (module k3s_cluster_info), and whether master0's private registry answers;
+    run through ansible-runner. Returns {healthy, api_host, nodes, record, registry, expected, problems, log}."""
     if not HAS_RUNNER:
         raise SealError("the seal command needs ansible-runner (pip install -r requirements.txt)")
     text, facts = _load(clusterfile)
@@ -306,34 +330,25 @@ def status(clusterfile, on_event=None):
     run_dir = os.path.join(state, "runs", ident)
     os.makedirs(run_dir, mode=0o700)
     root = collection_root()
-    envvars = {
-        "ANSIBLE_COLLECTIONS_PATH": collections_path(root),
-        "ANSIBLE_INVENTORY_ENABLED": "seal.cluster.clusterfile, host_list, script, auto, yaml, ini, toml",
-        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
-    }
-    if not os.environ.get("ANSIBLE_CONFIG") and os.path.isfile(os.path.join(root, "ansible.cfg")):
-        envvars["ANSIBLE_CONFIG"] = os.path.join(root, "ansible.cfg")
-    answers = {}
+    answers = {STATUS_TASK: {}, REGISTRY_TASK: {}}
 
     def handler(event):
         data = event.get("event_data") or {}
         if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
-            answers[data.get("host")] = (event["event"], data.get("res") or {})
+            answers.setdefault(data.get("task"), {})[data.get("host")] = (event["event"], data.get("res") or {})
         if on_event:
             on_event(event)
         return True
 
-    record = os.path.join(facts["data_root"], name, "applied.json")
     with _CleanEnviron():
-        runner = ansible_runner.run(private_data_dir=run_dir, ident=ident, host_pattern="master",
-                                    module="seal.cluster.k3s_cluster_info", module_args="record=%s" % record,
-                                    inventory=os.path.abspath(clusterfile), envvars=envvars, quiet=True,
+        runner = ansible_runner.run(private_data_dir=run_dir, ident=ident, playbook=STATUS_PLAY,
+                                    inventory=os.path.abspath(clusterfile), envvars=_envvars(root), quiet=True,
                                     event_handler=handler, suppress_env_files=True, rotate_artifacts=0)
     token = cluster_token(name)
     redact(run_dir, clusterfile_edit.secrets(text) + ([token] if token else []))
     api_host, info = None, None
     for master in facts["masters"]:
-        kind, res = answers.get(master, (None, {}))
+        kind, res = answers[STATUS_TASK].get(master, (None, {}))
         if kind == "runner_on_ok" and res.get("api_ready"):
             api_host, info = master, res
             break
@@ -342,7 +357,7 @@ def status(clusterfile, on_event=None):
     nodes = (info or {}).get("nodes") or []
     if info is None:
         problems.append("no master's API answers (%s)" % ", ".join(
-            "%s: %s" % (m, _short(answers.get(m))) for m in facts["masters"]))
+            "%s: %s" % (m, _short(answers[STATUS_TASK].get(m))) for m in facts["masters"]))
     else:
         seen = {a for n in nodes for a in n.get("addresses") or []}
         for ip in expected:
@@ -351,9 +366,16 @@ def status(clusterfile, on_event=None):
         for node in nodes:
             if not node.get("ready"):
                 problems.append("node %s is not Ready" % node.get("name"))
+    registry = None
+    master0 = facts["masters"][0]
+    if master0 in answers[REGISTRY_TASK]:
+        kind, res = answers[REGISTRY_TASK][master0]
+        registry = {"host": master0, "status": res.get("status")}
+        if kind != "runner_on_ok":
+            problems.append("the registry on %s does not answer: %s" % (master0, _short((kind, res))))
     return {"cluster": name, "healthy": not problems, "api_host": api_host, "nodes": nodes,
-            "record": (info or {}).get("record") or {}, "expected": expected, "problems": problems,
-            "log": os.path.join(run_dir, "artifacts", ident, "stdout"), "rc": runner.rc}
+            "record": (info or {}).get("record") or {}, "registry": registry, "expected": expected,
+            "problems": problems, "log": os.path.join(run_dir, "artifacts", ident, "stdout"), "rc": runner.rc}
 
 
 def _short(answer):

@@ -434,6 +434,8 @@ def cmd_status(args):
         widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
         for row in rows:
             print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if st["registry"] and st["registry"]["status"]:
+            print("registry on %s answers (HTTP %s)" % (st["registry"]["host"], st["registry"]["status"]))
         for problem in st["problems"]:
             print("problem: %s" % problem)
     return 0 if st["healthy"] else 1

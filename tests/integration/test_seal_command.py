@@ -204,8 +204,10 @@ def test_4_status_reads_the_cluster(env):
     for node in e.state["nodes"]:
         assert any(line.split()[:3] == [node["name"], "control-plane" if node["role"] == "master" else "agent", "Ready"]
                    for line in out.stdout.splitlines()), out.stdout
+    assert "registry on %s answers (HTTP 200)" % e.master["ip"] in out.stdout
     st = json.loads(e.seal("status", "--output", "json").stdout)
     assert st["healthy"] and st["record"]["version"] == "v1.25.3+k3s1"
+    assert st["registry"] == {"host": e.master["ip"], "status": 200}
     assert sorted(n["name"] for n in st["nodes"]) == sorted(n["name"] for n in e.state["nodes"])
 
 
@@ -285,11 +287,13 @@ def test_5_apply_f_with_registry_auth_replaces_the_stored_clusterfile(env):
     value["spec"]["registry"] = {"localRegistry": {"username": "seal", "password": REGISTRY_PASSWORD}}
     path = os.path.join(e.work, "Clusterfile.registry")
     fleet.write_private(path, yaml.safe_dump(value, sort_keys=False))
-    assert e.ssh(e.master, "curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:5000/v2/") == "401"
+    probe = "curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:5000/v2/"
+    assert e.ssh(e.master, probe) == "200"  # no auth yet
     out = e.seal("apply", "-f", path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert e.clusterfile()["spec"]["registry"]["localRegistry"]["password"] == REGISTRY_PASSWORD
-    # the registry takes the password (the node's registries.yaml carries it to k3s)
+    # the registry now wants the password (the nodes' registries.yaml carries it to k3s)
+    assert e.ssh(e.master, probe) == "401"
     code = e.ssh(e.master, "curl -sk -o /dev/null -w '%%{http_code}' -u seal:%s https://127.0.0.1:5000/v2/" % REGISTRY_PASSWORD)
     assert code == "200"
     assert all(ready == "Ready" for ready, _v in e.nodes().values())

@@ -118,3 +118,46 @@ def test_a_bad_clusterfile_is_input_error(home, tmp_path):
         api.run(str(bad))
     with pytest.raises(api.InputError, match="No such file"):
         api.run(str(tmp_path / "missing"))
+
+
+def _status_with(monkeypatch, tmp_path, answers):
+    clusterfile = tmp_path / "Clusterfile"
+    clusterfile.write_text(edit.new("c1", [("10.0.0.2", None), ("10.0.0.3", None)], [("10.0.0.4", None)], image="k3s:v1.25.3"))
+    seen = {}
+
+    def run(**kwargs):
+        seen.update(kwargs)
+        for task, host, kind, res in answers:
+            kwargs["event_handler"]({"event": kind, "event_data": {"task": task, "host": host, "res": res}})
+        return FakeRunner()
+
+    monkeypatch.setattr(api.ansible_runner, "run", run)
+    return api.status(str(clusterfile)), seen
+
+
+NODES = [{"name": "m1", "addresses": ["10.0.0.2"], "ready": True}, {"name": "m2", "addresses": ["10.0.0.3"], "ready": True},
+         {"name": "n1", "addresses": ["10.0.0.4"], "ready": True}]
+
+
+def test_status_reads_the_first_master_whose_api_answers(home, tmp_path, monkeypatch):
+    st, seen = _status_with(monkeypatch, tmp_path, [
+        (api.STATUS_TASK, "10.0.0.2", "runner_on_ok", {"api_ready": False, "api_error": "connection refused"}),
+        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok", {"api_ready": True, "nodes": NODES, "record": {"version": "v1"}}),
+        (api.REGISTRY_TASK, "10.0.0.2", "runner_on_ok", {"status": 401})])
+    assert st["healthy"] and st["api_host"] == "10.0.0.3" and st["record"] == {"version": "v1"}
+    assert st["registry"] == {"host": "10.0.0.2", "status": 401}
+    assert seen["playbook"] == api.STATUS_PLAY and seen["inventory"] == str(tmp_path / "Clusterfile")
+
+
+def test_status_names_what_is_wrong(home, tmp_path, monkeypatch):
+    nodes = [dict(NODES[0]), dict(NODES[1], ready=False)]
+    st, _seen = _status_with(monkeypatch, tmp_path, [
+        (api.STATUS_TASK, "10.0.0.2", "runner_on_ok", {"api_ready": True, "nodes": nodes}),
+        (api.REGISTRY_TASK, "10.0.0.2", "runner_on_failed", {"msg": "Connection refused"})])
+    assert not st["healthy"]
+    assert st["problems"] == ["10.0.0.4 has no node in the cluster", "node m2 is not Ready",
+                              "the registry on 10.0.0.2 does not answer: Connection refused"]
+    st, _seen = _status_with(monkeypatch, tmp_path, [
+        (api.STATUS_TASK, "10.0.0.2", "runner_on_unreachable", {"msg": "ssh: no route"}),
+        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok", {"api_ready": False, "api_error": "refused"})])
+    assert st["problems"] == ["no master's API answers (10.0.0.2: unreachable, 10.0.0.3: refused)"]
