@@ -39,6 +39,7 @@ except ImportError:  # the command says so; the collection's playbooks do not ne
     HAS_RUNNER = False
 
 HOME_ENV = "SEAL_HOME"  # default ~/.seal: the same directory the playbooks keep a cluster's state in
+REDACTED = b"[seal: redacted]"  # not Ansible's ******** (its banners are full of asterisks)
 SECRET_ENV = re.compile(r"PASS|TOKEN|SECRET|CREDENTIAL|PRIVATE_KEY", re.I)
 PLAYBOOKS = ("run", "apply", "delete", "upgrade", "reset")
 
@@ -172,7 +173,7 @@ def redact(directory, secrets):
                 data = f.read()
             new = data
             for secret in secrets:
-                new = new.replace(secret.encode(), b"********")
+                new = new.replace(secret.encode(), REDACTED)
             if new != data:
                 with open(path, "wb") as f:
                     f.write(new)

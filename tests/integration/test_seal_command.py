@@ -361,4 +361,4 @@ def test_10_no_secret_under_the_runs(env):
                 data = f.read()
             for what, secret in secrets.items():
                 assert secret.encode() not in data, "the %s is in %s" % (what, os.path.join(base, name))
-            assert b"********" not in data, "a secret was redacted after the run in %s" % os.path.join(base, name)
+            assert b"[seal: redacted]" not in data, "a secret was redacted after the run in %s" % os.path.join(base, name)

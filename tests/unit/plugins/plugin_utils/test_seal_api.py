@@ -90,7 +90,7 @@ def test_run_playbook_gives_runner_no_secret(home, tmp_path, monkeypatch):
     assert seen["playbook"].endswith(os.path.join("playbooks", "run.yml"))
     assert not result.ok and result.rc == 2 and len(result.failures) == 1
     with open(result.log, encoding="utf-8") as f:
-        assert f.read() == "pw is ********\n"
+        assert f.read() == "pw is [seal: redacted]\n"
     assert events[-1]["event"] == "secret_redacted"
 
 
