@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   podman runc netavark aardvark-dns slirp4netns uidmap fuse-overlayfs iptables
   debootstrap openssh-client sshpass skopeo docker-registry etcd-server etcd-client
-  make rsync git python3-venv python3-dev gcc zstd openssl ca-certificates
+  make rsync git python3-venv python3-dev gcc zstd openssl ca-certificates tmux
 )
 
 missing=()
