@@ -641,9 +641,34 @@ class Cluster:
         for comp, name, labels, emptydir in comps:
             if comp in disabled:
                 continue
-            self._create_pod(name, labels, "ReplicaSet", f"{name}-{secrets.token_hex(5)[:10]}", emptydir, None)
-        self.store.put("/registry/standin/daemonsets",
-                       json.dumps({"svclb-traefik": "traefik" not in disabled and "servicelb" not in disabled}).encode())
+            rs = f"{name}-{secrets.token_hex(5)[:10]}"
+            self._put_controller("deployments", "Deployment", name, labels, None)
+            self._put_controller("replicasets", "ReplicaSet", rs, labels, name)
+            self._create_pod(name, labels, "ReplicaSet", rs, emptydir, None)
+        svclb = "traefik" not in disabled and "servicelb" not in disabled
+        if svclb:
+            # kubectl drain looks the DaemonSet of a daemon pod up (pkg/drain/filters.go daemonSetFilter)
+            self._put_controller("daemonsets", "DaemonSet", "svclb-traefik", {"app": "svclb-traefik"}, None)
+        self.store.put("/registry/standin/daemonsets", json.dumps({"svclb-traefik": svclb}).encode())
+
+    def _put_controller(self, plural: str, kind: str, name: str, labels: dict, deployment: str | None) -> None:
+        """The workload objects behind the packaged components' pods (no controller runs them)."""
+        meta = {"name": name, "namespace": "kube-system", "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+                "labels": dict(labels), "creationTimestamp": util.now_rfc3339(), "generation": 1}
+        if deployment:
+            meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "controller": True,
+                                        "blockOwnerDeletion": True, "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, deployment))}]
+        spec = {"selector": {"matchLabels": dict(labels)},
+                "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [{"name": name, "image": "standin"}]}}}
+        status = {"observedGeneration": 1}
+        if kind != "DaemonSet":
+            spec["replicas"] = 1
+            status.update(replicas=1, readyReplicas=1, availableReplicas=1, updatedReplicas=1)
+        obj = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec, "status": status}
+        try:
+            self.store.create(f"/registry/{plural}/kube-system/{name}", self._dump(obj))
+        except Conflict:
+            pass
 
     def _create_pod(self, base: str, labels: dict, owner_kind: str, owner: str, emptydir: bool, node: str | None):
         suffix = secrets.token_hex(3)[:5] if owner_kind == "DaemonSet" else secrets.token_hex(5)[:5]
@@ -1002,6 +1027,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             raise ApiError(415, "UnsupportedMediaType", "server-side apply (application/apply-patch+yaml) is not modelled "
                            "by the k3s stand-in")
+        if "protobuf" in self.headers.get("Content-Type", ""):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media "
+                           "types include: application/json, application/yaml (protobuf request bodies are not modelled "
+                           "by the k3s stand-in)")
         body = self._body() if verb in ("create", "update", "patch") else None
         if q.get("fieldValidation") == "Strict" and verb in ("create", "update", "patch") and sub != "eviction":
             bad = kinds.unknown_fields(res, body)
