@@ -843,8 +843,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send(code, status_obj(code, reason, message, details))
 
     def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        raw = self._raw
         if not raw:
             return None
         try:
@@ -885,6 +884,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
     def _dispatch(self):
+        # the whole body is read before routing: an answer that does not need it (401, 403, 404)
+        # must not leave it in the connection, where it would be read as the next request
+        n = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(n) if n > 0 else b""
         app = self.server.app
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
@@ -1014,7 +1017,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._not_found()
         verb = {"GET": "list" if name is None else "get", "HEAD": "get", "POST": "create", "PUT": "update",
                 "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}[self.command]
-        if verb == "list" and q.get("watch") in ("true", "1"):
+        if verb == "list" and q.get("watch") in ("1", "t", "T", "TRUE", "true", "True"):  # strconv.ParseBool
             verb = "watch"
         if not self._allowed(admin, node_name, verb, res, ns, name):
             return self._forbidden(cn, verb, res, ns, name, sub)
@@ -1024,11 +1027,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         c = app.cluster
         dry = q.get("dryRun") == "All"
         if verb == "patch" and "apply-patch" in self.headers.get("Content-Type", ""):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             raise ApiError(415, "UnsupportedMediaType", "server-side apply (application/apply-patch+yaml) is not modelled "
                            "by the k3s stand-in")
         if "protobuf" in self.headers.get("Content-Type", ""):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media "
                            "types include: application/json, application/yaml (protobuf request bodies are not modelled "
                            "by the k3s stand-in)")
@@ -1055,10 +1056,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, obj)
         if verb == "create" and sub == "eviction":
             body = body or {}
-            if body.get("kind") != "Eviction" or body.get("apiVersion") not in ("policy/v1", "policy/v1beta1"):
+            if body.get("kind") not in (None, "Eviction") or body.get("apiVersion") not in (None, "policy/v1", "policy/v1beta1"):
                 raise ApiError(400, "BadRequest", f"unsupported eviction type: {body.get('apiVersion')}/{body.get('kind')}")
             if (body.get("metadata") or {}).get("name") != name:
-                raise ApiError(400, "BadRequest", f"name in URL does not match name in Eviction object")
+                raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction object")
             c.evict_pod(ns, name)
             return self._send(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
         if verb == "create":
