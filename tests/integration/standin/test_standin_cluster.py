@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from conftest import FLEET, GRACE, VERSION, wait_for
+from conftest import FLEET, GRACE, TESTS, VERSION, wait_for
 
 pytestmark = pytest.mark.fleet
 TOKEN = "standin-test-secret"
@@ -124,26 +124,8 @@ def test_cluster_init_server_second_server_and_agent_form_one_cluster(nodes):
     assert "k3s agent is up and running" in n1.out("journalctl -u k3s-agent --no-pager")
 
 
-MANIFEST = """apiVersion: v1
-kind: Namespace
-metadata: {name: demo}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: settings, namespace: demo}
-data: {greeting: GREETING}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: demo, labels: {app: web}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: "busybox:1.36", env: [{name: A, value: "1"}]}]
-"""
+with open(os.path.join(TESTS, "standin", "testdata", "demo-app.yaml"), encoding="utf-8") as _f:
+    MANIFEST = _f.read()
 
 
 def test_real_clients_from_the_controller(nodes, tmp_path):

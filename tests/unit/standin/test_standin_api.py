@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "standin"))
+STANDIN = os.path.join(os.path.dirname(os.path.dirname(HERE)), "standin")
+sys.path.insert(0, STANDIN)
 from k3s_standin import apiserver, kinds, pki  # noqa: E402
 from k3s_standin.patch import PatchError, strategic_merge  # noqa: E402
 from k3s_standin.store import SQLiteStore  # noqa: E402
@@ -142,29 +143,8 @@ def test_kubectl_get_nodes_wide_table(api):
     assert gone.returncode == 1 and 'nodes "nope" not found' in gone.stderr
 
 
-MANIFEST = """apiVersion: v1
-kind: Namespace
-metadata: {name: demo}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: settings, namespace: demo}
-data: {greeting: GREETING}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: demo}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: busybox:1.36
-        env: [{name: A, value: "1"}, {name: B, value: "2"}]
-"""
+with open(os.path.join(STANDIN, "testdata", "demo-app.yaml"), encoding="utf-8") as _f:
+    MANIFEST = _f.read()
 
 
 def test_kubectl_apply_creates_then_patches_with_last_applied(api):
@@ -173,6 +153,7 @@ def test_kubectl_apply_creates_then_patches_with_last_applied(api):
     again = kubectl(api, "apply", "-f", "-", stdin=MANIFEST.replace("GREETING", "hello")).stdout
     assert again.count("unchanged") == 3
     changed = MANIFEST.replace("GREETING", "bye").replace('{name: B, value: "2"}', '{name: C, value: "3"}')
+    assert changed.count("name: C") == 1
     out = kubectl(api, "apply", "-f", "-", stdin=changed).stdout
     assert "configmap/settings configured" in out and "deployment.apps/web configured" in out
     dep = json.loads(kubectl(api, "get", "deploy", "web", "-n", "demo", "-o", "json").stdout)
