@@ -700,8 +700,41 @@ class Cluster:
         obj, _ = self._get(PODS + f"{ns}/{name}")
         if obj is None:
             raise not_found("pods", name)
+        if obj.get("status", {}).get("phase") == "Running" and not obj["metadata"].get("deletionTimestamp"):
+            self._check_disruption_budget(obj)
         self._delete_pod(obj, reschedule=True)
         self.schedule_pending()
+
+    def _check_disruption_budget(self, pod: dict) -> None:
+        """policy/v1 eviction (pkg/registry/core/pod/storage/eviction.go): one matching
+        PodDisruptionBudget at most; 429 when it allows no disruption. disruptionsAllowed is
+        computed here as the disruption controller would: healthy (Running) matching pods minus
+        the desired healthy (minAvailable, or expected minus maxUnavailable; % of expected)."""
+        ns, labels = pod["metadata"]["namespace"], pod["metadata"].get("labels") or {}
+        pdbres = next(r for r in kinds.BUILTIN if r.plural == "poddisruptionbudgets")
+        pdbs = [b for b in self.list_objects(pdbres, ns) if _selects(b.get("spec", {}).get("selector"), labels)]
+        if not pdbs:
+            return
+        if len(pdbs) > 1:
+            raise ApiError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the eviction "
+                           "subresource does not support.")
+        spec, pdb = pdbs[0].get("spec", {}), pdbs[0]["metadata"]["name"]
+        pods = [p for p in self._list(PODS + ns + "/") if _selects(spec.get("selector"), p["metadata"].get("labels") or {})]
+        expected = len(pods)
+        healthy = sum(1 for p in pods if p.get("status", {}).get("phase") == "Running")
+
+        def count(v):
+            return -(-expected * int(str(v)[:-1]) // 100) if str(v).endswith("%") else int(v)
+        if spec.get("minAvailable") is not None:
+            desired = count(spec["minAvailable"])
+        elif spec.get("maxUnavailable") is not None:
+            desired = expected - count(spec["maxUnavailable"])
+        else:
+            desired = expected
+        if healthy - desired < 1:
+            raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                           {"causes": [{"reason": "DisruptionBudget", "message": f"The disruption budget {pdb} needs "
+                                        f"{desired} healthy pods and has {healthy} currently"}]})
 
     def delete_pod(self, ns: str, name: str) -> dict:
         obj, _ = self._get(PODS + f"{ns}/{name}")
@@ -732,6 +765,19 @@ class Cluster:
             name = node["metadata"]["name"]
             if name not in have:
                 self._create_pod("lb-tcp-80", {"app": "svclb-traefik"}, "DaemonSet", "svclb-traefik", False, name)
+
+
+def _selects(selector: dict | None, labels: dict) -> bool:
+    """A LabelSelector (matchLabels, matchExpressions); an empty one selects everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) or \
+                (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
 
 
 def _owner_kind(pod: dict) -> str:

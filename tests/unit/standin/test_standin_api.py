@@ -325,6 +325,26 @@ def test_python_client_eviction_and_pods_by_field(api):
     c.close()
 
 
+def test_eviction_respects_a_pod_disruption_budget(api):
+    client, c = pyclient(api)
+    v1, policy = client.CoreV1Api(c), client.PolicyV1Api(c)
+    pod = next(p for p in v1.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+               if p.status.phase == "Running")
+    policy.create_namespaced_pod_disruption_budget("kube-system", {
+        "metadata": {"name": "dns"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}}})
+    ev = client.V1Eviction(metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace="kube-system"))
+    with pytest.raises(client.ApiException) as exc:
+        v1.create_namespaced_pod_eviction(pod.metadata.name, "kube-system", ev)
+    assert exc.value.status == 429 and "violate the pod's disruption budget" in json.loads(exc.value.body)["message"]
+    blocked = kubectl(api, "drain", pod.spec.node_name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=3s",
+                      check=False)
+    assert blocked.returncode == 1 and "disruption budget" in blocked.stderr
+    policy.delete_namespaced_pod_disruption_budget("dns", "kube-system")
+    kubectl(api, "drain", pod.spec.node_name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=20s")
+    kubectl(api, "uncordon", pod.spec.node_name)
+    c.close()
+
+
 # ------------------------------------------------------------------ strategic merge patch alone
 def test_strategic_merge_directives():
     live = {"spec": {"containers": [{"name": "a", "image": "1", "env": [{"name": "X", "value": "1"}]},
