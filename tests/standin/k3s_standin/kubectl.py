@@ -32,8 +32,8 @@ def kubeconfig_env(argv: list[str], environ: dict) -> dict:
         if os.path.exists(path):
             env["KUBECONFIG"] = path
         if os.path.exists(path) and not os.access(path, os.R_OK):
-            util.warn(f"Unable to read {path}, please start server with --write-kubeconfig-mode or "
-                      "--write-kubeconfig-group to modify kube config permissions")
+            util.warn(f"Unable to read {path}, please start server with --write-kubeconfig-mode to modify kube "
+                      "config permissions")
     return env
 
 
