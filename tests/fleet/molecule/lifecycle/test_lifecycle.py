@@ -89,7 +89,9 @@ class Lifecycle:
                     **extra)
 
     def play(self, playbook, inventory, version=OLD, *extra, expect_rc=0, env=None):
-        argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", playbook),
+        # the ansible-playbook beside the interpreter running the tests (the project's .venv, also
+        # when the tree was copied elsewhere without it, as /work/wt/molecule-as.sh does)
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", playbook),
                 "-e", "image=" + self.images[version], *extra]
         env = self.env(**(env or {}))
         started = time.monotonic()
