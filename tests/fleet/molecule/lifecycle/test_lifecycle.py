@@ -78,7 +78,7 @@ class Lifecycle:
         subprocess.run([sys.executable, os.path.join(ROOT, "tests", "standin", "make_rootfs.py"), "--version", version,
                         "--out", context], check=True, capture_output=True)
         self.images[version] = "k3s:" + version.split("+")[0]
-        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
+        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
                                "-a", "name=%s state=built path=%s" % (self.images[version], context)],
                               cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
