@@ -85,7 +85,7 @@ if HAS_ORAS:
             return super().send(request, **kwargs)
 
 
-class Client(_Base):
+class RepositoryClient(_Base):
     """One registry, one repository. Built through connect(), which picks scheme and auth."""
 
     def __init__(self, host, scheme, verify, backend, repository):
@@ -185,7 +185,7 @@ class Client(_Base):
 
 
 def connect(registry, repository, username=None, password=None, ca_file=None, insecure=False, plain_http=False):
-    """A Client for registry/repository: scheme from the rules above, auth backend from the challenge."""
+    """A RepositoryClient for registry/repository: scheme from the rules above, auth backend from the challenge."""
     if not HAS_ORAS:
         raise RegistryError("the oras Python library is needed to talk to registries")
     host = api_host(registry)
@@ -213,7 +213,7 @@ def connect(registry, repository, username=None, password=None, ca_file=None, in
     backend = "basic" if challenge.lower().startswith("basic") else "token"
     if backend == "basic" and not username:
         raise RegistryError("the registry %s asks for basic auth: give username and password" % host)
-    client = Client(host, scheme, verify, backend, repository)
+    client = RepositoryClient(host, scheme, verify, backend, repository)
     if username:
         client.auth.set_basic_auth(username, password or "")
     return client

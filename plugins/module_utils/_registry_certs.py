@@ -1,6 +1,6 @@
 # Copyright (c) seal.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The private registry's TLS and auth material, kept on the controller in one directory per
+"""The private registry's TLS certificates and auth (the registry certs), kept on the controller in one directory per
 cluster (made with ``cryptography`` and ``bcrypt``):
 
     ca.crt ca.key          the cluster's registry CA (ECDSA P-256, 10 years), made once
@@ -54,7 +54,7 @@ RENEW_BEFORE = datetime.timedelta(days=30)
 
 
 class MaterialError(ValueError):
-    """Existing material that cannot be used as it is; the message names the file."""
+    """Existing registry certs that cannot be used as it is; the message names the file."""
 
 
 def split_sans(names):
@@ -217,8 +217,8 @@ def htpasswd_verifies(text, username, password):
         return False
 
 
-class RegistryMaterial:
-    """Plans and makes the material in directory path; nothing is written before apply()."""
+class RegistryCerts:
+    """Plans and makes the registry certs in directory path; nothing is written before apply()."""
 
     def __init__(self, path, cluster, domain, sans=(), username=None, password=None):
         self.path = path

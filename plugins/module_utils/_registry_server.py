@@ -128,7 +128,7 @@ def merge_apply(src, dst, plan):
         os.replace(tmp, target)
 
 
-class RegistryClient:
+class RegistryProbe:
     """GET/HEAD against the registry at address:port, verifying TLS for domain with the given CA
     (only that CA), optionally with basic auth. The address is dialled directly, so that a
     registry host can check itself before its /etc/hosts names the domain."""

@@ -80,7 +80,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, remove_path
-from ansible_collections.seal.cluster.plugins.module_utils._registry_client import CA_DIR
+from ansible_collections.seal.cluster.plugins.module_utils._registry_view import CA_DIR
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd
 
 INTERFACES = ("cni0", "flannel.1", "flannel-v6.1", "kube-ipvs0", "flannel-wg", "flannel-wg-v6")

@@ -190,7 +190,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_cache import C
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
 from ansible_collections.seal.cluster.plugins.module_utils._registry_server import (
     RegistryAPIError,
-    RegistryClient,
+    RegistryProbe,
     merge_apply,
     merge_plan,
     missing_images,
@@ -346,11 +346,11 @@ class Registry:
         self.result["checked"] = False
         if self.check and self.result["changed"]:
             return
-        client = RegistryClient(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
+        client = RegistryProbe(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
                                 username=p["username"], password=p["password"], tls=bool(p["tls_cert"]))
         self.wait_healthy(client)
         if p["htpasswd"]:
-            anonymous = RegistryClient(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
+            anonymous = RegistryProbe(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
                                        tls=bool(p["tls_cert"]))
             status, _h, _b = anonymous.request("/v2/")
             if status != 401:

@@ -53,7 +53,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: In check mode new material is made in memory only and the certificates it would write are returned.
+    details: In check mode new certificates and keys are made in memory only and the certificates it would write are returned.
   diff_mode:
     support: none
 requirements:
@@ -177,15 +177,15 @@ def main():
     if p["username"] and not rc.HAS_BCRYPT:
         module.fail_json(msg=missing_required_lib("bcrypt"), exception=rc.BCRYPT_IMPORT_ERROR)
     try:
-        material = rc.RegistryMaterial(p["path"], p["cluster"], p["domain"], p["sans"], p["username"], p["password"])
+        certs = rc.RegistryCerts(p["path"], p["cluster"], p["domain"], p["sans"], p["username"], p["password"])
     except rc.MaterialError as exc:
         module.fail_json(msg=str(exc))
-    if material.changed and not module.check_mode:
+    if certs.changed and not module.check_mode:
         try:
-            material.apply()
+            certs.apply()
         except OSError as exc:
             module.fail_json(msg="cannot write %s: %s" % (p["path"], exc))
-    module.exit_json(changed=material.changed, **material.summary())
+    module.exit_json(changed=certs.changed, **certs.summary())
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ansible_collections.seal.cluster.plugins.filter.registry_client import registry_client
+from ansible_collections.seal.cluster.plugins.filter.registry_view import registry_view
 from ansible_collections.seal.cluster.plugins.modules.k3s_reset import cluster_paths
 
 MODULES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "plugins", "modules"))
@@ -124,10 +124,10 @@ def test_k3s_reset_paths_of_a_cluster():
 
 
 def test_a_registry_domain_of_dot_dot_never_reaches_reset():
-    """The reset role takes the registry's host from the registry_client filter: a domain of '..'
+    """The reset role takes the registry's host from the registry_view filter: a domain of '..'
     stops there, naming the field, so /etc/containers/certs.d/.. is never computed."""
     with pytest.raises(Exception) as err:
-        registry_client({"localRegistry": {"domain": ".."}}, ["m"], {"m": {}}, "m")
+        registry_view({"localRegistry": {"domain": ".."}}, ["m"], {"m": {}}, "m")
     assert str(err.value) == "spec.registry.localRegistry.domain: '..' " + HOST_RULE
 
 

@@ -13,7 +13,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _registry_cert
 
 
 def make(path, sans=("10.0.0.2",), username="admin", password="s3cret", domain="sea.hub"):
-    material = rc.RegistryMaterial(str(path), "c1", domain, list(sans), username, password)
+    material = rc.RegistryCerts(str(path), "c1", domain, list(sans), username, password)
     material.apply()
     return material
 
@@ -55,7 +55,7 @@ def test_second_run_reuses_everything(tmp_path):
     d = tmp_path / "registry"
     first = make(d).summary()
     before = {n: (d / n).read_bytes() for n in os.listdir(d)}
-    again = rc.RegistryMaterial(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
+    again = rc.RegistryCerts(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
     assert not again.changed and again.reasons == {}
     again.apply()
     assert {n: (d / n).read_bytes() for n in os.listdir(d)} == before
@@ -66,14 +66,14 @@ def test_second_run_reuses_everything(tmp_path):
 def test_subset_of_sans_keeps_the_certificate(tmp_path):
     d = tmp_path / "registry"
     make(d, sans=["10.0.0.2", "10.0.0.3"])
-    assert not rc.RegistryMaterial(str(d), "c1", "sea.hub", ["10.0.0.3"], "admin", "s3cret").changed
+    assert not rc.RegistryCerts(str(d), "c1", "sea.hub", ["10.0.0.3"], "admin", "s3cret").changed
 
 
 def test_missing_san_reissues_from_the_same_ca(tmp_path):
     d = tmp_path / "registry"
     first = make(d).summary()
     key_before = (d / "server.key").read_bytes()
-    m = rc.RegistryMaterial(str(d), "c1", "sea.hub", ["10.0.0.2", "10.0.0.9"], "admin", "s3cret")
+    m = rc.RegistryCerts(str(d), "c1", "sea.hub", ["10.0.0.2", "10.0.0.9"], "admin", "s3cret")
     assert m.reasons == {"cert": "it lacks the SAN(s) 10.0.0.9"}
     m.apply()
     after = m.summary()
@@ -82,7 +82,7 @@ def test_missing_san_reissues_from_the_same_ca(tmp_path):
     assert "10.0.0.9" in after["sans"] and (d / "server.key").read_bytes() != key_before
     load(d, "server.crt").verify_directly_issued_by(load(d, "ca.crt"))
     # a new domain is a missing SAN as well
-    assert "registry.example" in rc.RegistryMaterial(str(d), "c1", "registry.example", [], None, None).reasons["cert"]
+    assert "registry.example" in rc.RegistryCerts(str(d), "c1", "registry.example", [], None, None).reasons["cert"]
 
 
 def test_half_a_ca_is_refused_never_regenerated(tmp_path):
@@ -90,7 +90,7 @@ def test_half_a_ca_is_refused_never_regenerated(tmp_path):
     make(d)
     (d / "ca.key").unlink()
     with pytest.raises(rc.MaterialError, match=r"ca.key is missing but its pair is there"):
-        rc.RegistryMaterial(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
+        rc.RegistryCerts(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
     assert sorted(os.listdir(d)) == ["ca.crt", "htpasswd", "server.crt", "server.key"]
 
 
@@ -100,7 +100,7 @@ def test_ca_key_of_another_ca_is_refused(tmp_path):
     make(b)
     (a / "ca.key").write_bytes((b / "ca.key").read_bytes())
     with pytest.raises(rc.MaterialError, match=r"ca.key does not belong to .*ca.crt"):
-        rc.RegistryMaterial(str(a), "c1", "sea.hub", [], None, None)
+        rc.RegistryCerts(str(a), "c1", "sea.hub", [], None, None)
 
 
 def test_certificate_of_another_ca_is_reissued(tmp_path):
@@ -109,7 +109,7 @@ def test_certificate_of_another_ca_is_reissued(tmp_path):
     make(b)
     for name in ("server.crt", "server.key"):
         (a / name).write_bytes((b / name).read_bytes())
-    m = rc.RegistryMaterial(str(a), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
+    m = rc.RegistryCerts(str(a), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
     assert m.reasons == {"cert": "it was not issued by the cluster's registry CA"}
 
 
@@ -125,7 +125,7 @@ def test_modes_are_restored(tmp_path):
     d = tmp_path / "registry"
     make(d)
     os.chmod(d / "server.key", 0o644)
-    m = rc.RegistryMaterial(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
+    m = rc.RegistryCerts(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "s3cret")
     assert m.changed and m.reasons == {"modes": ["server.key"]} and m.summary()["issued"] == []
     m.apply()
     assert mode(d / "server.key") == 0o600
@@ -142,7 +142,7 @@ def test_htpasswd_verifies_with_bcrypt_and_follows_the_password(tmp_path):
     assert rc.htpasswd_verifies(line, "admin", "s3cret")
     assert not rc.htpasswd_verifies(line, "admin", "other")
     assert not rc.htpasswd_verifies(line, "root", "s3cret")
-    m = rc.RegistryMaterial(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "n3w")
+    m = rc.RegistryCerts(str(d), "c1", "sea.hub", ["10.0.0.2"], "admin", "n3w")
     assert m.reasons == {"htpasswd": "username or password changed"}
     m.apply()
     assert rc.htpasswd_verifies((d / "htpasswd").read_text(), "admin", "n3w")

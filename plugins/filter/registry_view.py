@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.seal.cluster.plugins.module_utils import _registry_client as rc
+from ansible_collections.seal.cluster.plugins.module_utils import _registry_view as rc
 
 
-def registry_client(spec, masters, hostvars, host):
-    """Everything one host needs about the cluster's registry (see registry_client.yml)."""
+def registry_view(spec, masters, hostvars, host):
+    """Everything one host needs about the cluster's registry (see registry_view.yml)."""
     try:
         settings = rc.resolve(spec)
     except rc.RegistrySpecError as exc:
@@ -35,4 +35,4 @@ def registry_client(spec, masters, hostvars, host):
 
 class FilterModule:
     def filters(self):
-        return {"registry_client": registry_client}
+        return {"registry_view": registry_view}

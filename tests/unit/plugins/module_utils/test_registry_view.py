@@ -3,7 +3,7 @@ registries.yaml content for k3s."""
 import pytest
 import yaml
 
-from ansible_collections.seal.cluster.plugins.module_utils import _registry_client as rcl
+from ansible_collections.seal.cluster.plugins.module_utils import _registry_view as rcl
 from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dump
 
 LOCAL = {"localRegistry": {"domain": "sea.hub", "port": 5000, "username": "admin", "password": "pw", "ha": True,
