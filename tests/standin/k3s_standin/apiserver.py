@@ -232,7 +232,7 @@ class Cluster:
                 new = merge_patch(obj, patch)
             new["metadata"]["name"] = name
             return new
-        return self._mutate(NODES + name, "nodes", name, fn)
+        return self._reap(name, self._mutate(NODES + name, "nodes", name, fn))
 
     def replace_node(self, name: str, node: dict) -> dict:
         obj, rev = self._get(NODES + name)
@@ -246,12 +246,24 @@ class Cluster:
         except Conflict:
             raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on nodes "{name}": the object has been modified') from None
         node["metadata"]["resourceVersion"] = str(nrev)
-        return node
+        return self._reap(name, node)
 
     def delete_node(self, name: str) -> dict:
         obj, rev = self._get(NODES + name)
         if obj is None:
             raise not_found("nodes", name)
+        if obj["metadata"].get("finalizers"):
+            # finalizers hold the object: it is marked and stays until the last one is removed
+            # (on embedded etcd k3s's managed-etcd-controller holds every Node: etcd.py)
+            def mark(o):
+                o["metadata"].setdefault("deletionTimestamp", util.now_rfc3339())
+                o["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                return o
+            return self._mutate(NODES + name, "nodes", name, mark)
+        self._finish_delete(name)
+        return obj
+
+    def _finish_delete(self, name: str) -> None:
         self.store.delete(NODES + name)
         self.store.delete(LEASES + name)
         # k3s: the node-password secret goes with the node (ownerReference / node controller)
@@ -260,12 +272,12 @@ class Cluster:
         for pod in self._list(PODS):
             if pod.get("spec", {}).get("nodeName") == name:
                 self._delete_pod(pod, reschedule=True)
-        # k3s managed etcd member removal controller
-        ann = obj["metadata"].get("annotations", {})
-        member = ann.get("etcd.k3s.cattle.io/node-name")
-        if obj["metadata"].get("labels", {}).get("node-role.kubernetes.io/etcd") == "true" and member:
-            threading.Thread(target=self.ctx.remove_etcd_member, args=(name, member), daemon=True).start()
-        return obj
+
+    def _reap(self, name: str, node: dict) -> dict:
+        """A Node marked for deletion goes once its last finalizer is removed."""
+        if node["metadata"].get("deletionTimestamp") and not node["metadata"].get("finalizers"):
+            self._finish_delete(name)
+        return node
 
     # leases / lifecycle ----------------------------------------------------------------
     def renew_lease(self, name: str) -> None:

@@ -564,15 +564,33 @@ def cmd_delete(k, args, flags) -> int:
     if not names:
         raise KubectlError("error: resource(s) were provided, but no name was specified")
     rc = 0
+    deleted = []
     for n in names:
         try:
             k.call("DELETE", f"/api/v1/nodes/{n}")
             print(f'node "{n}" deleted')
+            deleted.append(n)
         except ApiFailure as exc:
             if exc.code == 404 and _bool(flags, "ignore-not-found"):
                 continue
             print(str(exc), file=sys.stderr)
             rc = 1
+    if deleted and _flag(flags, "wait", "true") != "false":
+        # kubectl waits until the objects are gone (finalizers): --timeout, 0 meaning a week
+        timeout = util.parse_duration(_flag(flags, "timeout", "0s")) or 168 * 3600
+        deadline = time.monotonic() + timeout
+        for n in deleted:
+            while True:
+                try:
+                    k.call("GET", f"/api/v1/nodes/{n}")
+                except ApiFailure as exc:
+                    if exc.code == 404:
+                        break
+                    raise
+                if time.monotonic() > deadline:
+                    print(f"error: timed out waiting for the condition on nodes/{n}", file=sys.stderr)
+                    return 1
+                time.sleep(1)
     return rc
 
 
