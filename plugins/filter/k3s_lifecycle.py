@@ -31,7 +31,7 @@ def _live(info):
 def k3s_delete_plan(info, groups, hostvars, delete_hosts=None, force=False, api_host=None, cluster="default"):
     try:
         return lc.delete_plan(_inventory(groups, hostvars), _live(info), info.get("record") or {}, _split(delete_hosts),
-                              bool(force), info.get("etcd_members"), api_host, cluster)
+                              bool(force), api_host, cluster)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
@@ -41,7 +41,7 @@ def k3s_apply_plan(info, groups, hostvars, image_digest=None, force=False, api_h
     states = {h: hostvars[h].get("k3s_query") for h in inventory if hostvars[h].get("k3s_query")}
     try:
         return lc.apply_plan(inventory, _live(info), info.get("record") or {}, image_digest, states, cluster, bool(force),
-                             info.get("etcd_members"), api_host)
+                             api_host)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
