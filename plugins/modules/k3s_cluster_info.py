@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Runs on a k3s server. Reads the Node objects through C(k3s kubectl) and the server's admin
     kubeconfig, and the record seal.cluster writes after each install (C(applied.json)).
-  - Nothing of etcd is read: the Nodes labelled C(node-role.kubernetes.io/etcd) are the embedded
+  - Nothing of etcd is read; the Nodes labelled C(node-role.kubernetes.io/etcd) are the embedded
     etcd's members as k3s manages them (RV(nodes) C(etcd)).
   - Changes nothing. When the API does not answer, RV(api_ready) is false and RV(nodes) is
     empty rather than failing, so that playbooks can choose another server or decide.

@@ -113,7 +113,7 @@ RETURN = r"""
 actions:
   description:
     - What was done, in order, among C(cordon), C(drain), C(delete), C(etcd_member_removed) (the
-      Node of an etcd member is gone: k3s released it after removing the member), C(uncordon).
+      Node of an etcd member is gone, which k3s allows only after removing the member), C(uncordon).
   returned: always
   type: list
   elements: str

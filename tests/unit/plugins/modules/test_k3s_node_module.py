@@ -123,8 +123,8 @@ def test_an_etcd_node_k3s_releases_reports_its_member_removed(run_main, monkeypa
     assert cluster.verbs() == ["get", "delete"] and cluster.node is None
 
 
-def test_an_etcd_node_k3s_holds_fails_naming_the_finalizer_and_a_rerun_waits_again(run_main, monkeypatch, fake_runner,
-                                                                                    tmp_path):
+def test_an_etcd_node_k3s_holds_fails_naming_the_finalizer_and_a_rerun_waits_again(
+        run_main, monkeypatch, fake_runner, tmp_path):
     cluster = Cluster(fake_runner)
     cluster.etcd()
     cluster.held = True
