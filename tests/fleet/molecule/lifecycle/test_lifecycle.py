@@ -405,6 +405,7 @@ def test_5_upgrade_with_api_probe(lc):
     assert versions == {NAME + s: NEW for s in ("-m1", "-m2", "-m3", "-n1")}, versions
     for node in lc.masters + lc.agents[:1]:
         assert lc.ssh(node, "k3s --version").split()[2] == NEW
+    assert len(lc.members()) == 3  # etcdctl over gRPC on 2379 after the move
     _out, recap = lc.play("upgrade.yml", inv, NEW, "-e", "upgrade_drain=true")
     assert all(r["changed"] == 0 for r in recap.values()), recap
     _out, recap = lc.play("apply.yml", inv, NEW)
