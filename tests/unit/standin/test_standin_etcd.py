@@ -227,7 +227,7 @@ def test_deletion_removes_the_member_matching_name_and_address_and_blocks_while_
     time.sleep(1)
     held = FakeCluster([_node("mb", bname, "127.0.0.182", deleting=True)])
     ctl.cluster = held
-    for _ in range(3):
+    for _attempt in range(3):
         ctl.sync(cli, held.nodes["mb"])
     assert held.nodes["mb"]["metadata"]["finalizers"] == [FINALIZER]
     assert bname in [m["name"] for m in cli.members()]
