@@ -32,7 +32,7 @@ def _live(info):
 def k3s_delete_plan(info, groups, hostvars, delete_hosts=None, force=False, api_host=None, cluster="default"):
     try:
         return lc.delete_plan(_inventory(groups, hostvars), _live(info), info.get("record") or {}, _split(delete_hosts),
-                              bool(force), info.get("etcd_members"), api_host, cluster)
+                              bool(force), api_host, cluster)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
@@ -43,7 +43,7 @@ def k3s_apply_plan(info, groups, hostvars, reports, image_digest=None, force=Fal
         k3s_plan.runtime_reports(reports)
         states = {h: k3s_plan.report_of(reports, h) for h in inventory if k3s_plan.report_of(reports, h)}
         return lc.apply_plan(inventory, _live(info), info.get("record") or {}, image_digest, states, cluster, bool(force),
-                             info.get("etcd_members"), api_host)
+                             api_host)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: k3s_node
-short_description: Drain, cordon, uncordon or delete a k3s node, and clean its etcd membership
+short_description: Drain, cordon, uncordon or delete a k3s node
 version_added: 0.1.0
 description:
   - Runs on a k3s server other than the node it acts on, through C(k3s kubectl) and the server's
     admin kubeconfig.
-  - V(absent) drains the node (with a timeout), deletes the Node object and, when the cluster
-    runs embedded etcd, waits until k3s's member removal controller removed the node's etcd member
-    (K3S-REFERENCE §4). A member still there after O(etcd_timeout) is removed through etcd's API.
+  - V(absent) drains the node (with a timeout) and deletes the Node object with C(kubectl delete
+    node), which waits until the Node is gone. On embedded etcd k3s holds every Node with a
+    finalizer and its member controller releases a Node labelled etcd only once it removed the
+    node's etcd member (the member with the node's name and address), so a Node gone is a member
+    gone. While k3s cannot remove the member (for instance without enough started members) the
+    Node stays and the module fails after O(delete_timeout), naming the finalizers that hold it.
+    The module never talks to etcd and does not care which datastore the cluster has.
   - A node that is not Ready or whose host is unreachable (O(reachable=false)) is not drained
     (its pods cannot terminate); it is cordoned and deleted with a warning.
 extends_documentation_fragment:
@@ -25,14 +29,16 @@ options:
     type: str
     required: true
   address:
-    description: The node's IP address; used to find its etcd member when the Node object is already gone.
+    description:
+      - With O(state=absent), act only on a Node that reports this InternalIP; a Node of that name
+        with other addresses (another machine's) is left alone with a warning.
     type: str
   host:
     description: Inventory name of the node's host, used in messages.
     type: str
   state:
     description:
-      - V(absent) drains and deletes the node and its etcd member.
+      - V(absent) drains and deletes the node (k3s removes its etcd member, if any, before the Node goes).
       - V(drained) cordons and drains it.
       - V(schedulable) uncordons it.
     type: str
@@ -50,10 +56,6 @@ options:
     description: Seconds C(kubectl delete node) may wait for the node's finalizers.
     type: int
     default: 120
-  etcd_timeout:
-    description: Seconds to wait for the member removal controller.
-    type: int
-    default: 60
   force:
     description:
       - Drain with C(--force) (pods without a controller are deleted) and, with O(state=absent),
@@ -75,15 +77,11 @@ options:
     description: Kubeconfig of the server.
     type: path
     default: /etc/rancher/k3s/k3s.yaml
-  data_dir:
-    description: k3s data directory of the server (for the etcd client certificate).
-    type: path
-    default: /var/lib/rancher/k3s
 attributes:
   check_mode:
     support: partial
     details:
-      - The Node and etcd members are read; a cordon, a drain of a schedulable node and a deletion are predicted.
+      - The Node is read; a cordon, a drain of a schedulable node and a deletion are predicted.
       - A cordoned node's remaining pods are not listed, so their eviction shows only in a real run.
   diff_mode:
     support: full
@@ -95,7 +93,6 @@ EXAMPLES = r"""
 - name: Remove node-3 from the cluster
   seal.cluster.k3s_node:
     name: node-3
-    address: 192.168.0.7
     state: absent
     drain_timeout: 300
   delegate_to: "{{ groups['master'][0] }}"
@@ -109,18 +106,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 actions:
-  description: What was done, in order, among C(cordon), C(drain), C(delete), C(etcd_member_removed), C(etcd_member_removed_by_seal), C(uncordon).
+  description:
+    - What was done, in order, among C(cordon), C(drain), C(delete), C(etcd_member_removed) (the
+      Node of an etcd member is gone, which k3s allows only after removing the member), C(uncordon).
   returned: always
   type: list
   elements: str
-etcd_members:
-  description: Names of the node's etcd members found before acting.
+etcd_member:
+  description: The etcd member name k3s annotated the Node with (C(etcd.k3s.cattle.io/node-name)), or null.
   returned: always
-  type: list
-  elements: str
+  type: str
 """
-
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -128,7 +124,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
-    API_ONLY_NOTE, Etcd, KubeError, get_node, kubectl, member_matches, summary)
+    API_ONLY_NOTE, KubeError, get_node, kubectl, summary)
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
 
 
@@ -137,9 +133,8 @@ class NodeManager:
         self.module = module
         self.runner = runner or Runner(module)
         self.p = module.params
-        self.who = "node %s (host %s)" % (self.p["name"], self.p["host"] or self.p["address"] or self.p["name"])
+        self.who = "node %s (host %s)" % (self.p["name"], self.p["host"] or self.p["name"])
         self.actions = []
-        self.etcd = Etcd(self.p["data_dir"])
 
     def fail(self, msg, **kw):
         raise ModuleFailure("%s: %s" % (self.who, msg), actions=self.actions, **kw)
@@ -153,17 +148,6 @@ class NodeManager:
         except KubeError as exc:
             self.fail("the API does not answer: %s" % exc)
         return summary(node) if node else None
-
-    def members(self, node):
-        if not self.etcd.present:
-            return []
-        try:
-            members = self.etcd.members()
-        except KubeError as exc:
-            self.fail("cannot read the etcd members: %s" % exc)
-        address = self.p["address"] or ((node or {}).get("addresses") or [None])[0]
-        named = (node or {}).get("etcd_member")
-        return [m for m in members if m["name"] == named or member_matches(m, self.p["name"], address)]
 
     def cordon(self, node, value):
         if node["unschedulable"] == value or ("cordon" if value else "uncordon") in self.actions:
@@ -202,60 +186,45 @@ class NodeManager:
         self.module.warn("%s: drain did not finish (%s); continuing because force is set" % (self.who, seen))
 
     def delete(self, node):
-        members = self.members(node)
-        if node is None and not members:
-            return members
-        if node is not None:
-            if self.p["drain"]:
-                self.drain(node, must_finish=True)
-            self.actions.append("delete")
-            if not self.p["in_inventory"]:
-                self.module.warn("%s: %s" % (self.who, API_ONLY_NOTE))
-            elif not self.p["reachable"]:
-                self.module.warn("%s is unreachable: its node is removed from the cluster at the API level only; k3s may "
-                                 "still be installed there: reset it (playbooks/reset.yml --limit %s) before reusing it"
-                                 % (self.who, self.p["host"] or self.p["address"] or self.p["name"]))
-            if not self.module.check_mode:
-                rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
-                                            "--timeout=%ds" % self.p["delete_timeout"])
-                if rc != 0:
-                    self.fail("kubectl delete node failed: %s" % (err or out).strip())
-        if members:
-            self.wait_members_gone(node, members)
-        return members
-
-    def wait_members_gone(self, node, members):
-        if self.module.check_mode:
-            self.actions.append("etcd_member_removed")
+        if node is None:
             return
-        deadline = time.monotonic() + self.p["etcd_timeout"]
-        while True:
-            left = self.members(node)
-            if not left:
-                self.actions.append("etcd_member_removed")
-                return
-            if time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        for member in left:
-            try:
-                self.etcd.remove(member["id"])
-            except KubeError as exc:
-                self.fail("etcd member %s is still there after %ss and could not be removed: %s"
-                          % (member["name"], self.p["etcd_timeout"], exc))
-        self.actions.append("etcd_member_removed_by_seal")
-        self.module.warn("%s: k3s did not remove etcd member(s) %s within %ss (was the node force-deleted?); "
-                         "removed through the etcd API" % (self.who, ", ".join(m["name"] for m in left), self.p["etcd_timeout"]))
+        if self.p["drain"]:
+            self.drain(node, must_finish=True)
+        self.actions.append("delete")
+        if not self.p["in_inventory"]:
+            self.module.warn("%s: %s" % (self.who, API_ONLY_NOTE))
+        elif not self.p["reachable"]:
+            self.module.warn("%s is unreachable: its node is removed from the cluster at the API level only; k3s may "
+                             "still be installed there: reset it (playbooks/reset.yml --limit %s) before reusing it"
+                             % (self.who, self.p["host"] or self.p["name"]))
+        if not self.module.check_mode:
+            rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
+                                        "--timeout=%ds" % self.p["delete_timeout"])
+            if rc != 0:
+                left = self.node()
+                if left is not None and left["deleting"]:
+                    self.fail("the Node is still there %ss after its deletion, held by finalizer(s) %s%s; it goes when "
+                              "k3s releases it (run again to wait longer)"
+                              % (self.p["delete_timeout"], ", ".join(left["finalizers"]) or "-",
+                                 ": k3s has not removed its etcd member %s (see the journal of the k3s servers: an etcd "
+                                 "member is removed only while enough members are started)" % left["etcd_member"]
+                                 if left["etcd"] else ""))
+                self.fail("kubectl delete node failed: %s" % (err or out).strip())
+        if node["etcd"]:
+            self.actions.append("etcd_member_removed")
 
     def run(self):
         state = self.p["state"]
         if self.p["name"] == names.node_name() and state == "absent":
             self.fail("a node cannot be deleted through its own API server; run this on another server")
         node = self.node()
+        if node is not None and state == "absent" and self.p["address"] and self.p["address"] not in node["addresses"]:
+            self.module.warn("%s: the Node of that name reports %s, not %s: another machine's, left alone"
+                             % (self.who, ", ".join(node["addresses"]) or "no address", self.p["address"]))
+            node = None
         before = self.describe(node)
-        members = []
         if state == "absent":
-            members = self.delete(node)
+            self.delete(node)
         elif node is None:
             self.fail("no such node in the cluster")
         elif state == "drained":
@@ -265,7 +234,7 @@ class NodeManager:
         else:
             self.cordon(node, False)
         after = "absent\n" if state == "absent" else self.describe(dict(node, unschedulable=state == "drained"))
-        result = {"changed": bool(self.actions), "actions": self.actions, "etcd_members": [m["name"] for m in members]}
+        result = {"changed": bool(self.actions), "actions": self.actions, "etcd_member": (node or {}).get("etcd_member")}
         if self.module._diff and self.actions:
             result["diff"] = {"before_header": "node/%s" % self.p["name"], "after_header": "node/%s" % self.p["name"],
                               "before": before, "after": after}
@@ -288,19 +257,15 @@ def main():
             drain=dict(type="bool", default=True),
             drain_timeout=dict(type="int", default=120),
             delete_timeout=dict(type="int", default=120),
-            etcd_timeout=dict(type="int", default=60),
             force=dict(type="bool", default=False),
             reachable=dict(type="bool", default=True),
             in_inventory=dict(type="bool", default=True),
             kubeconfig=dict(type="path", default=layout.KUBECONFIG),
-            data_dir=dict(type="path", default=layout.DATA_DIR),
         ),
         supports_check_mode=True,
     )
     try:
         names.check_node_name(module.params["name"], "name")
-        if module.params["address"]:
-            module.params["address"] = names.check_ip(module.params["address"], "address")
         result = NodeManager(module).run()
     except ModuleFailure as exc:
         module.fail_json(msg=exc.msg, **exc.details)

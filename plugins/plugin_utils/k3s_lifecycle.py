@@ -10,7 +10,7 @@ its node name.
 
 Trust: the inventory is trusted; the API's contents and the record (applied.json, kept on the
 masters) are not. A host to delete that the inventory does not list is removed at the API level
-only (drain, delete the Node, its etcd member): its address comes from the API or the record and
+only (drain, delete the Node; k3s removes its etcd member): its address comes from the API or the record and
 is never connected to. A host the inventory lists is reached at the inventory's address, whatever
 address its Node reports."""
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import API_ONLY_NOTE, member_matches
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import API_ONLY_NOTE
 
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*?(?:k3s(\d+))?)?$")
 
@@ -86,16 +86,16 @@ def _host_address(host, inventory, record):
     return (record.get("addresses") or {}).get(host) or host
 
 
-def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=False, etcd_members=None,
-                api_host=None, cluster="default", joining_servers=0):
+def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=False, api_host=None, cluster="default",
+                joining_servers=0):
     """Decide which hosts to delete and refuse unsafe deletions.
 
     inventory: {host: {"address": ip, "role": "server"|"agent"}} (what the inventory says now).
     live_nodes: [{"name", "addresses": [...], "server": bool, "etcd": bool, "ready": bool}] from the API
-      (None when no server answered).
+      (None when no server answered). The Nodes k3s labels etcd are the embedded etcd's members:
+      k3s adds that label with the member and removes the member before it lets such a Node go.
     record: applied.json of the cluster ({"masters": [...], "nodes": [...], "addresses": {...}}) or {}.
     delete_hosts: names or addresses to delete; None or empty means "what is gone from the inventory".
-    etcd_members: the embedded etcd's members [{"name", "peerURLs"}] (None: unknown or no embedded etcd).
     api_host: the inventory host whose API is used (must not be deleted).
     joining_servers: servers that join before the deletions (apply), counted as members after.
 
@@ -170,14 +170,12 @@ def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=Fal
         servers_after = [h for h in known if h not in [t["host"] for t in targets]]
     servers_after = servers_after + ["(joining %d)" % (i + 1) for i in range(joining_servers)]
     deleting_servers = [t["host"] for t in targets if t["role"] == "server"]
-    embedded_etcd = bool(etcd_members) or any(n.get("etcd") for n in (live_nodes or []))
+    etcd_nodes = [n for n in live_nodes or [] if n.get("etcd")]
+    embedded_etcd = bool(etcd_nodes)
     etcd_after = None
     if embedded_etcd:
-        if etcd_members is not None:
-            etcd_after = joining_servers + len([m for m in etcd_members
-                                                if not any(member_matches(m, t["node"], t["address"]) for t in targets)])
-        else:
-            etcd_after = len(servers_after)
+        gone_nodes = set(t["node"] for t in targets if t["node"])
+        etcd_after = joining_servers + len([n for n in etcd_nodes if n["name"] not in gone_nodes])
     problems = []
     if deleting_servers and not servers_after:
         problems.append("deleting %s would remove the last master of cluster %s (the cluster and its data would be "
@@ -195,7 +193,7 @@ def delete_plan(inventory, live_nodes, record=None, delete_hosts=None, force=Fal
 
 
 def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_states=None, cluster="default", force=False,
-               etcd_members=None, api_host=None):
+               api_host=None):
     """What apply does: joins (inventory hosts the API does not know, or know only as a stale
     node of a rebuilt host), deletions (known hosts gone from the inventory), and whether the
     image changes. host_states: {host: k3s_runtime_info result} of the hosts read.
@@ -221,7 +219,7 @@ def apply_plan(inventory, live_nodes, record=None, image_digest=None, host_state
             stale.append({"host": host, "node": node["name"]})
             joins.append(host)
     joining_servers = len([h for h in joins if inventory[h]["role"] == "server" and h not in [s["host"] for s in stale]])
-    deletion = delete_plan(inventory, live_nodes, record, None, force, etcd_members, api_host, cluster, joining_servers)
+    deletion = delete_plan(inventory, live_nodes, record, None, force, api_host, cluster, joining_servers)
     recorded = record.get("digest") or None
     upgrade = bool(image_digest and recorded and recorded != image_digest)
     return {"join": joins, "stale": stale, "delete": deletion["delete"], "upgrade": upgrade,

@@ -1,7 +1,14 @@
 """run.yml with an external datastore (a real etcd on the fleet, datastore-endpoint given as a
 secret config value): two servers share it without embedded etcd or `server`, every node is
 Ready, a second run changes nothing, and neither the token nor the endpoint shows in the
-output of a verbose run."""
+output of a verbose run. Then deletions where the collection once inferred embedded etcd from
+the etcd client certificates every k3s server has (K3S-REFERENCE §10): delete.yml removes a
+server of the external-etcd cluster, and, on the same fleet reset and reinstalled with sqlite
+(one master, one agent), an agent.
+
+Release matrix: a current release (CURRENT, after k3s's etcd port move) here; embedded etcd
+before and after the move is the Molecule lifecycle scenario's (one fleet each, shared by the
+steps)."""
 import json
 import os
 import re
@@ -20,6 +27,8 @@ import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_EXTERNAL_ETCD_FLEET", "itext")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
+CURRENT = "v1.33.5+k3s1"
+TLS_ETCD = "/var/lib/rancher/k3s/server/tls/etcd"
 
 
 def ssh(state, ip, command):
@@ -29,7 +38,7 @@ def ssh(state, ip, command):
 
 @pytest.fixture(scope="module")
 def cluster():
-    state = fleet.up(NAME, masters=2, nodes=1)
+    state = fleet.up(NAME, masters=2, nodes=1, cluster_image="k3s:" + CURRENT.split("+", 1)[0])
     work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
     try:
         etcd_host = state["nodes"][-1]["ip"]
@@ -44,16 +53,27 @@ def cluster():
             json.dump({"seal_k3s_secret_config": {"datastore-endpoint": endpoint}}, f)
         env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
                    ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
-        build_image.build("v1.25.3+k3s1", env["SEAL_IMAGE_STORE"])
+        build_image.build(CURRENT, env["SEAL_IMAGE_STORE"])
         yield state, env, extra, endpoint, work
     finally:
         fleet.down(NAME)
 
 
-def run(env, state, extra):
+def run(env, state, extra, playbook="run.yml", inventory=None, *args):
     return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i",
-                           os.path.join(state["dir"], "Clusterfile"), "playbooks/run.yml", "-e", "@" + extra],
+                           inventory or os.path.join(state["dir"], "Clusterfile"), "playbooks/" + playbook,
+                           *(["-e", "@" + extra] if extra else []), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def unchanged(proc):
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    changed = {host: int(n) for host, n in RECAP.findall(proc.stdout)}
+    assert changed and all(n == 0 for n in changed.values()), changed
+
+
+def node_names(state, server):
+    return sorted(n["metadata"]["name"] for n in json.loads(ssh(state, server["ip"], "k3s kubectl get nodes -o json"))["items"])
 
 
 def test_servers_share_the_external_etcd_and_secrets_stay_out_of_output(cluster):
@@ -81,3 +101,39 @@ def test_servers_share_the_external_etcd_and_secrets_stay_out_of_output(cluster)
     assert second.returncode == 0, second.stdout[-4000:]
     changed = {host: int(n) for host, n in RECAP.findall(second.stdout)}
     assert changed and all(n == 0 for n in changed.values()), changed
+
+
+def test_delete_a_server_of_the_external_etcd_cluster(cluster):
+    """Every server has etcd client certificates; the cluster has no embedded etcd: delete.yml
+    deletes m2's Node and resets m2 without asking etcd anything."""
+    state, env, extra, _endpoint, work = cluster
+    m1, m2 = [n for n in state["nodes"] if n["role"] == "master"]
+    assert ssh(state, m2["ip"], f"ls {TLS_ETCD}/client.crt {TLS_ETCD}/client.key").count("client.") == 2
+    before = node_names(state, m1)
+    deleted = run(env, state, extra, "delete.yml", None, "-e", "delete_hosts=" + m2["ip"])
+    assert deleted.returncode == 0, deleted.stdout[-4000:]
+    after = node_names(state, m1)
+    assert len(after) == len(before) - 1 and not [n for n in after if n.endswith("-m2")]
+    assert ssh(state, m2["ip"], "ls /usr/local/bin/k3s 2>/dev/null; echo done").strip() == "done"  # reset
+    unchanged(run(env, state, extra, "delete.yml", None, "-e", "delete_hosts=" + m2["ip"]))
+
+
+def test_delete_an_agent_of_a_sqlite_cluster(cluster):
+    """The same fleet reset and reinstalled without datastore-endpoint: m1 alone on sqlite (which
+    has the etcd certificates too) and the agent; delete.yml removes the agent."""
+    state, env, extra, _endpoint, work = cluster
+    m1 = [n for n in state["nodes"] if n["role"] == "master"][0]
+    agent = [n for n in state["nodes"] if n["role"] == "node"][0]
+    assert run(env, state, extra, "reset.yml").returncode == 0
+    listed = os.path.join(work, "Clusterfile.sqlite")
+    fleet.write_private(listed, fleet.clusterfile(state, masters=1, nodes=1))
+    installed = run(env, state, None, "run.yml", listed)
+    assert installed.returncode == 0, installed.stdout[-4000:]
+    assert ssh(state, m1["ip"], "ls /var/lib/rancher/k3s/server/db/state.db /var/lib/rancher/k3s/server/db/etcd "
+                                "2>&1; true").count("No such file") == 1  # sqlite, no etcd data
+    assert ssh(state, m1["ip"], f"ls {TLS_ETCD}/client.crt").strip() == f"{TLS_ETCD}/client.crt"
+    assert len(node_names(state, m1)) == 2
+    deleted = run(env, state, None, "delete.yml", listed, "-e", "delete_hosts=" + agent["ip"])
+    assert deleted.returncode == 0, deleted.stdout[-4000:]
+    assert len(node_names(state, m1)) == 1
+    unchanged(run(env, state, None, "delete.yml", listed, "-e", "delete_hosts=" + agent["ip"]))

@@ -519,6 +519,8 @@ class Cluster:
                 if r.namespaced:
                     for k, _v, _r in self.store.list(r.key(name)):
                         self.store.delete(k)
+        elif res.plural == "nodes" and not res.group:
+            self._node_gone(name)
         elif res.plural == "customresourcedefinitions":
             spec = obj.get("spec", {})
             prefix = f"/registry/{spec.get('group')}/{spec.get('names', {}).get('plural')}/"
@@ -560,7 +562,23 @@ class Cluster:
         obj, rev = self._get(NODES + name)
         if obj is None:
             raise not_found("nodes", name)
+        if obj["metadata"].get("finalizers"):
+            # finalizers hold the object: it is marked and stays until the last one is removed
+            # (on embedded etcd k3s's managed-etcd-controller holds every Node: etcd.py)
+            def mark(o):
+                o["metadata"].setdefault("deletionTimestamp", util.now_rfc3339())
+                o["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                return o
+            return self._mutate(NODES + name, "nodes", name, mark)
+        self._finish_delete(name)
+        return obj
+
+    def _finish_delete(self, name: str) -> None:
         self.store.delete(NODES + name)
+        self._node_gone(name)
+
+    def _node_gone(self, name: str) -> None:
+        """What goes with a Node (its lease, its password secret, its pods)."""
         self.store.delete(LEASES + name)
         # k3s: the node-password secret goes with the node (ownerReference / node controller)
         self.store.delete(SECRETS + name.lower() + ".node-password.k3s")
@@ -568,12 +586,6 @@ class Cluster:
         for pod in self._list(PODS):
             if pod.get("spec", {}).get("nodeName") == name:
                 self._delete_pod(pod, reschedule=True)
-        # k3s managed etcd member removal controller
-        ann = obj["metadata"].get("annotations", {})
-        member = ann.get("etcd.k3s.cattle.io/node-name")
-        if obj["metadata"].get("labels", {}).get("node-role.kubernetes.io/etcd") == "true" and member:
-            threading.Thread(target=self.ctx.remove_etcd_member, args=(name, member), daemon=True).start()
-        return obj
 
     # leases / lifecycle ----------------------------------------------------------------
     def renew_lease(self, name: str) -> None:

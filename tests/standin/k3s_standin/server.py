@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from . import agent as agentmod, apiserver, client, pki, token as tokmod, util
-from .etcd import EmbeddedEtcd, remove_member, token_key
+from .etcd import EmbeddedEtcd, MemberController, token_key
 from .store import EtcdStore, SQLiteStore, StoreUnavailable
 
 
@@ -69,6 +69,7 @@ class Server:
         self._health = (0.0, False)
         self.agent = None
         self.cluster = None
+        self.members = None  # the managed-etcd-controller, embedded etcd only
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
@@ -148,6 +149,8 @@ class Server:
         self._reconcile_bootstrap(stok, atok, joining)
         self._write_files()
         self.cluster = apiserver.Cluster(self.store, self)
+        if self.datastore_kind == "etcd":
+            self.members = MemberController(self.cluster, self.etcd)
         self.httpd = apiserver.serve(self, self.bind if self.bind != "0.0.0.0" else "", self.port,
                                      os.path.join(self.tls, "serving-kube-apiserver.crt"),
                                      os.path.join(self.tls, "serving-kube-apiserver.key"),
@@ -211,11 +214,9 @@ class Server:
             info = client.get_json(url + "/db/info", ctx=ctx, headers={"Authorization": tok.auth_header()})
         except client.HTTPFailure as exc:
             raise util.Fatal(f"Error: starting kubernetes: preparing server: failed to get etcd members: {exc}") from None
-        peers = [u for m in info.get("members", []) for u in m.get("clientURLs") or []]
-        try:
-            name, initial = self.etcd.join(peers)
-        except StoreUnavailable as exc:
-            raise util.Fatal(f"Error: starting kubernetes: preparing server: etcd member add failed: {exc}") from None
+        # k3s ClientURLs(): the client URLs of the members that are not learners
+        peers = [u for m in info.get("members", []) if not m.get("isLearner") for u in m.get("clientURLs") or []]
+        name, initial = self.etcd.join(peers)
         self.etcd.start(initial, "existing", name)
         self.store = self.etcd.client()
 
@@ -282,8 +283,10 @@ class Server:
         w(os.path.join(self.tls, "server-ca.key"), b["server-ca.key"])
         w(os.path.join(self.tls, "client-ca.crt"), self.client_ca, 0o644)
         w(os.path.join(self.tls, "client-ca.key"), b["client-ca.key"])
-        if self.datastore_kind == "etcd":
-            self.etcd.write_certs(b) if not os.path.exists(os.path.join(self.tls, "etcd", "client.crt")) else None
+        # k3s genCerts always runs genETCDCerts (pkg/daemons/control/deps/deps.go): every server has
+        # the etcd certificates, whatever its datastore
+        if not os.path.exists(os.path.join(self.tls, "etcd", "client.crt")):
+            self.etcd.write_certs(b)
         dns, ips = pki.split_sans(self.opts.get("tls-san") or [])
         ips = ["127.0.0.1", "::1", self.node_ip, "10.43.0.1"] + ips + [i for i in (self.opts.get("node-external-ip") or [])]
         if self.opts.get("advertise-address"):
@@ -398,6 +401,8 @@ class Server:
         while not self.stop.wait(2):
             try:
                 self.cluster.controller_tick()
+                if self.members:
+                    self.members.tick()
             except (StoreUnavailable, apiserver.ApiError) as exc:
                 util.debug(f"controller: {exc}")
             except Exception as exc:  # noqa: BLE001 - keep the controller alive
@@ -417,15 +422,9 @@ class Server:
         return self.boot
 
     def etcd_members(self) -> list[dict]:
-        return [{"name": m.get("name"), "peerURLs": m.get("peerURLs"), "clientURLs": m.get("clientURLs")}
+        return [{"name": m.get("name"), "peerURLs": m.get("peerURLs"), "clientURLs": m.get("clientURLs"),
+                 "isLearner": bool(m.get("isLearner"))}
                 for m in self.etcd.client(timeout=5).members()]
-
-    def remove_etcd_member(self, node: str, member: str) -> None:
-        try:
-            if remove_member(self.etcd.client(timeout=10), member):
-                util.info(f"Removed etcd member {member} of deleted node {node}")
-        except StoreUnavailable as exc:
-            util.error(f"Failed to remove etcd member {member}: {exc}")
 
     def datastore_ok(self) -> bool:
         now = time.monotonic()

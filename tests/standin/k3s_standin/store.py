@@ -232,8 +232,14 @@ class EtcdStore:
     def members(self) -> list[dict]:
         return self.call("/v3/cluster/member/list", {}).get("members") or []
 
-    def member_add(self, peer_urls: list[str]) -> dict:
-        return self.call("/v3/cluster/member/add", {"peerURLs": peer_urls})
+    def member_add(self, peer_urls: list[str], learner: bool = False) -> dict:
+        return self.call("/v3/cluster/member/add", {"peerURLs": peer_urls, "isLearner": learner})
+
+    def member_promote(self, member_id) -> dict:
+        return self.call("/v3/cluster/member/promote", {"ID": str(member_id)})
+
+    def status(self) -> dict:
+        return self.call("/v3/maintenance/status", {})
 
     def member_remove(self, member_id) -> dict:
         return self.call("/v3/cluster/member/remove", {"ID": str(member_id)})

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import member_matches, summary
+from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import summary
 from ansible_collections.seal.cluster.plugins.plugin_utils.k3s_lifecycle import (
     API_ONLY_NOTE, PlanError, apply_plan, delete_plan, parse_version, render_plan, upgrade_check)
 
@@ -17,10 +17,6 @@ def live(masters=3, nodes=2, etcd=True, version="v1.25.3+k3s1", ready=True):
     out += [{"name": "host-n%d" % i, "addresses": ["10.0.1.%d" % i], "server": False, "etcd": False, "ready": ready,
              "version": version} for i in range(1, nodes + 1)]
     return out
-
-
-def members(n=3):
-    return [{"name": "host-m%d-0123abcd" % i, "peerURLs": ["https://10.0.0.%d:2380" % i]} for i in range(1, n + 1)]
 
 
 # -- versions -------------------------------------------------------------------------------
@@ -61,7 +57,7 @@ def test_unknown_versions_are_ignored():
 
 # -- delete ---------------------------------------------------------------------------------
 def test_named_node_by_address_or_name():
-    plan = delete_plan(inv(), live(), delete_hosts=["10.0.1.2"], etcd_members=members())
+    plan = delete_plan(inv(), live(), delete_hosts=["10.0.1.2"])
     assert plan["delete"] == [{"host": "n2", "address": "10.0.1.2", "node": "host-n2", "role": "agent",
                                "in_inventory": True, "ready": True}]
     assert delete_plan(inv(), live(), delete_hosts=["n2"])["delete"][0]["node"] == "host-n2"
@@ -131,28 +127,28 @@ def test_last_master_is_refused_unless_forced():
 
 def test_even_etcd_members_refused_unless_forced():
     with pytest.raises(PlanError, match="leave 2 etcd members"):
-        delete_plan(inv(), live(), delete_hosts=["m3"], etcd_members=members())
-    plan = delete_plan(inv(), live(), delete_hosts=["m3"], etcd_members=members(), force=True)
+        delete_plan(inv(), live(), delete_hosts=["m3"])
+    plan = delete_plan(inv(), live(), delete_hosts=["m3"], force=True)
     assert plan["etcd_after"] == 2
-    plan = delete_plan(inv(), live(), delete_hosts=["m2", "m3"], etcd_members=members())
+    plan = delete_plan(inv(), live(), delete_hosts=["m2", "m3"])
     assert plan["etcd_after"] == 1 and plan["servers_after"] == ["host-m1"]
 
 
-def test_even_check_counts_real_members():
-    # m3's node is already gone from the API but its member is still there: it counts.
-    nodes = [n for n in live() if n["name"] != "host-m3"]
-    record = {"masters": ["m1", "m2", "m3"], "addresses": {"m3": "10.0.0.3"}}
+def test_even_check_counts_the_etcd_nodes_k3s_still_holds():
+    # m3 was deleted but k3s has not removed its member yet: its Node is held (deleting) and counts;
+    # the agents and Nodes without k3s's etcd label do not
+    nodes = live()
+    nodes[2]["deleting"] = True
     with pytest.raises(PlanError, match="leave 2 etcd members"):
-        delete_plan(inv(masters=2), nodes, record, etcd_members=members())
-    plan = delete_plan(inv(masters=2), nodes, record, etcd_members=members(), force=True)
-    assert [(t["host"], t["node"], t["role"]) for t in plan["delete"]] == [("m3", None, "server")]
-    assert plan["etcd_after"] == 2
+        delete_plan(inv(), nodes, {}, delete_hosts=["m2"])
+    plan = delete_plan(inv(), nodes, {}, delete_hosts=["m2", "m3"])
+    assert plan["etcd_after"] == 1
 
 
 def test_apply_replacing_a_master_counts_the_joiner():
     inventory = inv(masters=2)
     inventory["m4"] = {"address": "10.0.0.4", "role": "server"}
-    plan = apply_plan(inventory, live(), {}, None, etcd_members=members())
+    plan = apply_plan(inventory, live(), {}, None)
     assert plan["join"] == ["m4"] and [t["host"] for t in plan["delete"]] == ["10.0.0.3"]
 
 
@@ -163,7 +159,7 @@ def test_external_datastore_has_no_even_rule():
 
 def test_api_host_cannot_be_deleted():
     with pytest.raises(PlanError, match="talks to the API through"):
-        delete_plan(inv(), live(), delete_hosts=["m1", "m2"], api_host="m1", etcd_members=members())
+        delete_plan(inv(), live(), delete_hosts=["m1", "m2"], api_host="m1")
 
 
 def test_unreachable_api_falls_back_to_inventory_and_record():
@@ -174,8 +170,7 @@ def test_unreachable_api_falls_back_to_inventory_and_record():
 # -- apply ----------------------------------------------------------------------------------
 def test_apply_joins_deletes_and_upgrade():
     plan = apply_plan(inv(masters=3, nodes=2), live(masters=2, nodes=1, etcd=True),
-                      {"masters": ["m1", "m2"], "nodes": ["n1"], "digest": "sha256:old"}, "sha256:new",
-                      etcd_members=members(2))
+                      {"masters": ["m1", "m2"], "nodes": ["n1"], "digest": "sha256:old"}, "sha256:new")
     assert plan["join"] == ["m3", "n2"] and plan["delete"] == [] and plan["upgrade"] is True and plan["changes"]
     lines = render_plan(plan)
     assert lines[0] == "upgrade: image sha256:old -> sha256:new" and "join m3" in lines
@@ -194,19 +189,10 @@ def test_apply_rebuilt_master0_is_stale_and_rejoins():
 
 def test_apply_refuses_unsafe_deletion():
     with pytest.raises(PlanError, match="even"):
-        apply_plan(inv(masters=2), live(), {}, None, etcd_members=members())
+        apply_plan(inv(masters=2), live(), {}, None)
 
 
 # -- module_utils helpers -------------------------------------------------------------------
-def test_member_matches_by_name_and_peer_address():
-    m = {"name": "lc-m3-d31163fa", "peerURLs": ["https://10.89.1.4:2380"]}
-    assert member_matches(m, "lc-m3", None)
-    assert not member_matches(m, "lc-m", None)
-    assert member_matches(m, None, "10.89.1.4")
-    assert not member_matches(m, "other", "10.89.1.40")
-    assert member_matches({"name": "x", "peerURLs": ["https://[fd00::4]:2380"]}, None, "fd00::4")
-
-
 def test_summary_of_a_node_object():
     node = {"metadata": {"name": "lc-m1", "labels": {"node-role.kubernetes.io/control-plane": "true",
                                                      "node-role.kubernetes.io/etcd": "true"},
@@ -215,4 +201,5 @@ def test_summary_of_a_node_object():
             "status": {"addresses": [{"type": "InternalIP", "address": "10.89.1.2"}, {"type": "Hostname", "address": "lc-m1"}],
                        "conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.25.3+k3s1"}}}
     assert summary(node) == {"name": "lc-m1", "addresses": ["10.89.1.2"], "server": True, "etcd": True,
-                             "etcd_member": "lc-m1-d31163fa", "ready": True, "unschedulable": True, "version": "v1.25.3+k3s1"}
+                             "etcd_member": "lc-m1-d31163fa", "deleting": False, "finalizers": [], "ready": True,
+                             "unschedulable": True, "version": "v1.25.3+k3s1"}

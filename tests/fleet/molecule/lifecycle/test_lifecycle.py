@@ -8,9 +8,18 @@ K10<CA hash> form, the hash that of the CA the server serves -> a controller tha
 file recovers it from a live server and changes nothing -> a joiner whose token names another CA
 is refused (agent retries, server exits) -> unsafe deletions refused -> delete a node (gone from
 the Clusterfile) -> a Node registered by hand with a foreign --node-ip is removed at the API level
-and nothing connects to that address -> upgrade v1.25.3 -> v1.26.0 while the API is probed every
-0.5 s -> a downgrade and a skipped minor are refused -> an unreachable node is removed at the API
-level -> reset. The fleet's n3 is never in the Clusterfile: the tests run stand-ins on it by hand.
+and nothing connects to that address -> upgrade v1.25.3 -> v1.26.10 while the API is probed every
+0.5 s (through k3s's etcd port move: v1.26.10 serves etcd's HTTP gateway on 127.0.0.1:2382 and
+gRPC only on 2379, k3s PR #8402) -> a rebuilt master (reset, then run.yml) rejoins: its stale Node
+goes first, k3s removes its etcd member, it joins as a learner and is promoted -> a downgrade and
+a skipped minor are refused -> an unreachable node is removed at the API level -> reset. The
+fleet's n3 is never in the Clusterfile: the tests run stand-ins on it by hand.
+
+etcd is judged by Debian's etcdctl (gRPC, run on this machine with k3s's etcd client certificate
+fetched from m1): the member count and a single cluster ID after every step that changes etcd.
+The release matrix is split across tests to keep CI short: embedded etcd on v1.25.3 (before the
+move) and v1.26.10 (after) here; sqlite and external etcd on a current release in
+tests/integration/test_install_external_etcd.py.
 
 The steps depend on each other and run in file order. ansible-playbook runs as a user would run
 it, on the scenario's image store (SEAL_IMAGE_STORE, where prepare built both versions) and
@@ -38,10 +47,11 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))  # the project: HERE is tests/fleet/molecule/lifecycle
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
+import etcd_judge  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = "mlc"
-OLD, NEW, SKIP = "v1.25.3+k3s1", "v1.26.0+k3s1", "v1.28.0+k3s1"
+OLD, NEW, SKIP = "v1.25.3+k3s1", "v1.26.10+k3s1", "v1.28.0+k3s1"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROBE_INTERVAL = 0.5
 # What reset must leave: no k3s process, unit, file under /etc/rancher, /var/lib/rancher,
@@ -149,11 +159,10 @@ class Lifecycle:
         return {n["metadata"]["name"]: n for n in
                 json.loads(self.ssh(self.masters[0], "k3s kubectl get nodes -o json"))["items"]}
 
-    def members(self):
-        tls = "/var/lib/rancher/k3s/server/tls/etcd"
-        out = self.ssh(self.masters[0], "curl -s --cacert %s/server-ca.crt --cert %s/client.crt --key %s/client.key "
-                                        "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list" % (tls, tls, tls))
-        return sorted(m["name"] for m in json.loads(out)["members"])
+    def members(self, via=None):
+        """Names of the etcd members as Debian's etcdctl lists them over gRPC on m1's (or via's)
+        2379; asserts that every started member reports the same cluster ID."""
+        return etcd_judge.members(self.state, via or self.masters[0], [m["ip"] for m in self.masters])
 
 
 class Probe(threading.Thread):
@@ -422,10 +431,31 @@ def test_5_upgrade_with_api_probe(lc):
     assert client_view(lc) == channel_view(lc)
     for node in lc.masters + lc.agents[:1]:
         assert lc.ssh(node, "k3s --version").split()[2] == NEW
+    assert len(lc.members()) == 3  # etcdctl over gRPC on 2379 after the move
     _out, recap = lc.play("upgrade.yml", inv, NEW, "-e", "upgrade_drain=true")
     assert all(r["changed"] == 0 for r in recap.values()), recap
     _out, recap = lc.play("apply.yml", inv, NEW)
     assert all(r["changed"] == 0 for r in recap.values()), recap
+
+
+def test_5b_a_rebuilt_master_rejoins_through_run(lc):
+    """m3 reset (as a re-imaged host would be) while its Node and etcd member remain: k3s would
+    refuse its rejoin (duplicate node name). run.yml deletes the stale Node through m1; k3s's
+    member controller removes the member before it lets the Node go; m3 joins as a learner and
+    is promoted; a second run changes nothing."""
+    inv = lc.inventory(3, 1)
+    m3 = lc.masters[2]
+    before = lc.members()
+    assert len(before) == 3
+    lc.converge("reset.yml", inv, NEW, "--limit", m3["ip"])
+    assert NAME + "-m3" in lc.nodes() and lc.members() == before  # the Node and the member remain
+    out = lc.converge("run.yml", inv, NEW)
+    assert "Remove the Node this host left before it was reset or rebuilt" in out
+    after = lc.members()
+    assert len(after) == 3 and set(after) != set(before)  # m3 is a new member
+    nodes = lc.nodes()
+    assert sorted(nodes) == [NAME + s for s in ("-m1", "-m2", "-m3", "-n1")]
+    assert nodes[NAME + "-m3"]["status"]["nodeInfo"]["kubeletVersion"] == NEW
 
 
 def test_6_downgrade_and_skipped_minor_are_refused(lc):

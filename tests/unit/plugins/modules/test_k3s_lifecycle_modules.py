@@ -17,10 +17,10 @@ MODULES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugi
 def test_cluster_info_without_a_server_reports_instead_of_failing(run_module, tmp_path):
     record = tmp_path / "applied.json"
     record.write_text(json.dumps({"masters": ["m1"], "digest": "sha256:x"}))
-    out = run_module("k3s_cluster_info", record=str(record), kubeconfig=str(tmp_path / "none.yaml"), data_dir=str(tmp_path))
+    out = run_module("k3s_cluster_info", record=str(record), kubeconfig=str(tmp_path / "none.yaml"))
     assert out["changed"] is False and out["api_ready"] is False and out["nodes"] == []
     assert "does not exist" in out["api_error"] and out["record"]["masters"] == ["m1"]
-    assert out["etcd_members"] is None
+    assert "etcd_members" not in out
 
 
 def test_cluster_info_names_a_broken_record(run_module, tmp_path):
@@ -47,7 +47,7 @@ REPORTS = {  # what k3s_runtime_info returned (runtime_reports); n1 was not read
     "n1": {"unreachable": True, "msg": "ssh: connect to host 10.0.1.1 port 22: No route to host", "changed": False},
 }
 GROUPS = {"master": ["m1", "m2", "m3"], "node": ["n1"]}
-INFO = {"api_ready": True, "record": {"digest": "sha256:a"}, "etcd_members": None,
+INFO = {"api_ready": True, "record": {"digest": "sha256:a"},
         "nodes": [{"name": "x%d" % i, "addresses": ["10.0.0.%d" % i], "server": True, "etcd": False, "ready": True,
                    "version": "v1.25.3+k3s1"} for i in (1, 2, 3)]
         + [{"name": "y1", "addresses": ["10.0.1.1"], "server": False, "ready": True, "version": "v1.25.3+k3s1"}]}
