@@ -226,6 +226,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_config as k3s_config
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
@@ -255,6 +256,7 @@ class K3sRuntime:
         self.files = []
         self.copies = []
         self.token_restarts = []
+        self.config = dict(self.p.get("config") or {})
 
     # -- desired state ---------------------------------------------------------------------
     def validate(self):
@@ -272,7 +274,7 @@ class K3sRuntime:
                 raise ModuleFailure("config: put the %s in the %s option, not in config (it would be stored in config.yaml)"
                                     % (key, key.replace("-", "_")))
         if self.role == "agent":
-            bad = sorted(k for k in config if k.rstrip("+") in layout.SERVER_ONLY_KEYS)
+            bad = k3s_config.server_only_keys(config)
             if bad:
                 raise ModuleFailure("config for an agent has server-only keys %s; k3s agent would exit with "
                                     "'flag provided but not defined'" % ", ".join(bad))
@@ -280,6 +282,13 @@ class K3sRuntime:
                 raise ModuleFailure("config for an agent needs 'server' (https://<server>:6443)")
             if self.p["agent_token"]:
                 raise ModuleFailure("agent_token is for servers; give an agent its token in 'token'")
+        if k3s_config.release_keys(config):
+            version = self.release_version()
+            unknown = k3s_config.unknown_to_release(config, version)
+            if unknown:
+                raise ModuleFailure("config has keys k3s %s does not define: %s; k3s would exit with 'flag provided "
+                                    "but not defined' (refused before any change)" % (version, "; ".join(unknown)))
+        self.config = k3s_config.resolve_ips(config)
         try:
             given = k3s_token.parse(self.p["token"])
         except k3s_token.TokenError as exc:
@@ -296,6 +305,17 @@ class K3sRuntime:
                 raise ModuleFailure("the token given names CA hash %s but this server's CA hash (%s) is %s; refused "
                                     "before any change" % (given[0], self.server_token_path(), ca_hash))
         return None
+
+    def release_version(self):
+        """The k3s version of the rootfs binary (what will run), from `bin/k3s --version`."""
+        binary = os.path.join(self.p["rootfs"], "bin", "k3s")
+        rc, out, err = self.runner.run([binary, "--version"])
+        words = out.split() if rc == 0 and out else []
+        version = words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else None
+        if not version:
+            raise ModuleFailure("cannot tell the k3s version of %s (%s --version: %s)"
+                                % (binary, binary, (err or out).strip() or "rc %d" % rc))
+        return version
 
     def server_token_path(self):
         return os.path.join(self.p["data_dir"], "server", "token")
@@ -330,7 +350,7 @@ class K3sRuntime:
         return None
 
     def desired_config(self):
-        config = dict(self.p["config"])
+        config = dict(self.config)
         config.update(self.p["secret_config"])
         if self.p["keep_server"] and self.current_server():
             config["server"] = self.current_server()
@@ -458,7 +478,7 @@ class K3sRuntime:
             state.apply()
 
     def journal(self):
-        return self.systemd.journal(self.service, 30, redact=(self.p["token"],))
+        return self.systemd.journal(self.service, 30, redact=(self.p["token"], self.p["agent_token"]))
 
     def service_state(self):
         return self.systemd.state(self.service)
@@ -488,9 +508,11 @@ class K3sRuntime:
                     seen = "/readyz: %s" % (out.strip() or err.strip())
             else:
                 seen = "service %s is %s" % (self.service, active)
-            if time.monotonic() > deadline:
-                raise ModuleFailure("k3s %s on %s not ready after %ss: %s" % (self.role, self.node_name(), self.p["wait_timeout"], seen),
-                                    changed_items=self.changed_items, journal=self.journal())
+            if time.monotonic() > deadline or active == "failed":
+                journal = self.journal()
+                raise ModuleFailure("k3s %s on %s not ready after %ss: %s%s" % (
+                    self.role, self.node_name(), self.p["wait_timeout"], seen, k3s_config.journal_hint(journal)),
+                    changed_items=self.changed_items, journal=journal)
             time.sleep(2)
 
     def version(self):
@@ -540,8 +562,10 @@ class K3sRuntime:
             if enabled != "enabled":
                 self.systemd.systemctl("enable", self.service)
             if start:
-                # Type=notify: start/restart returns once k3s reported READY (or failed).
-                self.systemd.systemctl("restart" if active == "active" else "start", self.service)
+                # Type=notify with TimeoutStartSec=0 (install.sh's unit): a blocking start would
+                # wait for READY=1 forever, e.g. for an agent whose token the server refuses
+                # (k3s retries it every few seconds). Queue the job; wait_ready bounds the wait.
+                self.systemd.systemctl("restart" if active == "active" else "start", "--no-block", self.service)
                 restarted = True
             if self.p["wait"]:
                 self.wait_ready()
