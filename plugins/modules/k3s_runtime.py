@@ -56,7 +56,13 @@ options:
     description:
       - k3s configuration, written as C(/etc/rancher/k3s/config.yaml). Keys are k3s's long flag
         names. Do not put the token here; use O(token).
-      - For an agent, server-only keys are refused before anything changes (k3s agent exits on them).
+      - For an agent, server-only keys (C(system-default-registry) among them) are refused before anything
+        changes (k3s agent exits on them); so are keys the release of the rootfs binary does not define
+        (C(disable-default-registry-endpoint) before v1.26.13, v1.27.10, v1.28.6, v1.29.1).
+      - C(node-ip) and C(node-external-ip) take IP addresses only (k3s exits on C(invalid ip format)); a host
+        name there (the inventory's C(ansible_host) may be one) is resolved on this host to its first IPv4
+        address, else its first IPv6 address, loopback addresses excluded, and written as that address; a name
+        that does not resolve so is refused before anything changes.
     type: dict
     default: {}
   keep_server:
@@ -116,7 +122,10 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for readiness.
+    description:
+      - Seconds to wait for readiness. The service is started without blocking (its unit has
+        C(TimeoutStartSec=0) and k3s retries a refused token forever), so this bounds the whole start;
+        a failure names the cause the journal shows (a refused token, a CA hash or critical configuration mismatch).
     type: int
     default: 300
   data_dir:
