@@ -29,6 +29,7 @@ SCRIPTS = ("k3s-killall.sh", "k3s-uninstall.sh", "k3s-agent-uninstall.sh")
 
 SERVICE = {"server": "k3s", "agent": "k3s-agent"}
 
+
 class Layout:
     """k3s's host paths under root ("/" on a host)."""
 

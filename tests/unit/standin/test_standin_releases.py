@@ -53,7 +53,7 @@ def test_node_ip_must_be_an_ip(ips, bad, capsys):
 
 
 def test_node_identity_keeps_the_domain_and_lower_cases(monkeypatch, capsys):
-    monkeypatch.setattr(util, "hostname", lambda: "Node-1.Example.COM".lower())
+    monkeypatch.setattr(util.socket, "gethostname", lambda: "Node-1.Example.COM")
     assert agent.node_identity({"node-ip": ["10.0.0.7"]}) == ("node-1.example.com", "10.0.0.7")
     assert agent.node_identity({"node-name": "Worker-A.lan", "node-ip": ["fd00::7"]}) == ("worker-a.lan", "fd00::7")
     with pytest.raises(util.Fatal):

@@ -130,8 +130,8 @@ def test_node_ip_name_is_written_as_the_address_it_resolves_to(run_main, monkeyp
      "v1.27.10, v1.28.6, v1.29.1, every v1.30 and later)"),
     ({"system-default-registry": "sea.hub:5000"}, "v1.31.4+k3s1", "server-only keys system-default-registry"),
 ])
-def test_what_the_release_refuses_is_refused_before_any_change(run_main, monkeypatch, tmp_path, rootfs, fake_runner,
-                                                                config, version, message):
+def test_what_the_release_refuses_is_refused_before_any_change(
+        run_main, monkeypatch, tmp_path, rootfs, fake_runner, config, version, message):
     host = Host(tmp_path, fake_runner, version=version)
     monkeypatch.setattr(k3s_config.socket, "getaddrinfo", fake_resolver({}))
     out = run(run_main, monkeypatch, host, rootfs, config=dict(AGENT, **config))
