@@ -574,7 +574,9 @@ class K3sRuntime:
                 # Type=notify with TimeoutStartSec=0 (install.sh's unit): a blocking start would
                 # wait for READY=1 forever, e.g. for an agent whose token the server refuses
                 # (k3s retries it every few seconds). Queue the job; wait_ready bounds the wait.
-                self.systemd.systemctl("restart" if active == "active" else "start", "--no-block", self.service)
+                # A unit stuck in "activating" (k3s retrying) takes no new start job: restart it.
+                verb = "start" if active in ("inactive", "failed") else "restart"
+                self.systemd.systemctl(verb, "--no-block", self.service)
                 restarted = True
             if self.p["wait"]:
                 self.wait_ready()

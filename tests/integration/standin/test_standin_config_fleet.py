@@ -151,7 +151,7 @@ def test_agent_with_the_agent_token_joins_and_a_second_run_changes_nothing(fl, t
     state, nodes = fl
     m1, n1 = nodes["m1"], nodes["n1"]
     extra = {"cluster_token": m1.out("cat /var/lib/rancher/k3s/server/token").strip(),
-             "server_url": f"https://{m1.ip}:6443", "seal_agent_token": AGENT_PASSWORD}
+             "server_url": f"https://{m1.ip}:6443", "seal_agent_token": AGENT_PASSWORD, "runtime_wait_timeout": 120}
     out, took = ansible_playbook(state, {"node1": n1}, PLAYBOOK_AGENT, tmp_path, extra)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     print(f"[config] agent joined with the agent token in {took:.1f}s")

@@ -110,6 +110,11 @@ def test_agent_refused_token_fails_within_wait_timeout(run_main, monkeypatch, tm
                                  "the server refuses this node's token (401 Unauthorized)"), out["msg"]
     assert ["systemctl", "start", "--no-block", "k3s-agent"] in host.runner.calls
     assert "a" * 32 not in json.dumps(out)
+    # the right token: the stuck unit is restarted (a start job would wait behind the stuck one)
+    host.stuck = False
+    fixed = run(run_main, monkeypatch, host, rootfs, token="K10%s::node:%s" % ("c" * 64, "b" * 32))
+    assert fixed.get("failed") is not True and fixed["restarted"] is True, fixed
+    assert ["systemctl", "restart", "--no-block", "k3s-agent"] in host.runner.calls
 
 
 def test_node_ip_name_is_written_as_the_address_it_resolves_to(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
