@@ -248,6 +248,9 @@ from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dum
 AIRGAP_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", ".tar.bz2", ".tbz")
 # "token" and "agent_token" restart only when their password changes (see token_restarts)
 RESTART_ITEMS = ("binary", "config", "registries", "unit", "env", "airgap")
+# k3s exits on a fatal start error (a joining server's token, critical configuration, node-ip) and
+# the unit's Restart=always starts it again: after this many exits the wait stops early.
+EXITS_TOLERATED = 2
 
 
 class K3sRuntime:
@@ -517,11 +520,15 @@ class K3sRuntime:
                     seen = "/readyz: %s" % (out.strip() or err.strip())
             else:
                 seen = "service %s is %s" % (self.service, active)
-            if time.monotonic() > deadline or active == "failed":
+                restarts = self.systemd.restarts(self.service)
+                if restarts >= EXITS_TOLERATED:  # k3s exits on a fatal error; Restart=always brings it back
+                    seen = "k3s exited %d times since it was started (systemd restarts it)" % restarts
+            timed_out = time.monotonic() > deadline
+            if timed_out or active == "failed" or seen.startswith("k3s exited"):
                 journal = self.journal()
-                raise ModuleFailure("k3s %s on %s not ready after %ss: %s%s" % (
-                    self.role, self.node_name(), self.p["wait_timeout"], seen, k3s_config.journal_hint(journal)),
-                    changed_items=self.changed_items, journal=journal)
+                raise ModuleFailure("k3s %s on %s not ready%s: %s%s" % (
+                    self.role, self.node_name(), " after %ss" % self.p["wait_timeout"] if timed_out else "", seen,
+                    k3s_config.journal_hint(journal)), changed_items=self.changed_items, journal=journal)
             time.sleep(2)
 
     def version(self):

@@ -148,3 +148,26 @@ def test_a_newer_release_takes_disable_default_registry_endpoint(run_main, monke
     host = Host(tmp_path, fake_runner, version="v1.28.6+k3s2")
     out = run(run_main, monkeypatch, host, rootfs, config=dict(AGENT, **{"disable-default-registry-endpoint": True}))
     assert out.get("failed") is not True and "config" in out["changed_items"], out
+
+
+def test_a_server_that_keeps_exiting_fails_before_wait_timeout(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
+    """k3s exits on a fatal start error (here: critical configuration) and Restart=always starts it
+    again; after two exits the wait stops with the journal's cause, long before wait_timeout."""
+    host = Host(tmp_path, fake_runner, stuck=True)
+    answer = host.answer
+
+    def crashing(argv):
+        if argv[:3] == ["systemctl", "show", "-p"]:
+            return 0, "2\n", ""
+        if argv[0] == "journalctl":
+            return 0, ('level=fatal msg="starting kubernetes: preparing server: failed to validate server '
+                       'configuration: critical configuration value mismatch"\n'), ""
+        return answer(argv)
+    host.runner.answers["*"] = crashing
+    started = time.monotonic()
+    out = run(run_main, monkeypatch, host, rootfs, role="server", wait_timeout=60,
+              config={"server": "https://10.0.0.2:6443", "node-name": "m2", "node-ip": "10.0.0.3"})
+    assert time.monotonic() - started < 10
+    assert out["msg"] == ("k3s server on m2 not ready: k3s exited 2 times since it was started (systemd restarts it); "
+                          "this server's critical configuration (cluster-cidr, service-cidr, flannel-backend, disable "
+                          "servicelb/coredns, ...) differs from the cluster's"), out["msg"]
