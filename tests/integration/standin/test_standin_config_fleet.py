@@ -4,12 +4,13 @@
 - the stand-in (run by hand, as k3s would be): a node-ip that is a name is fatal; `k3s agent`
   defines neither system-default-registry nor (before v1.26.13) disable-default-registry-endpoint;
   a server joining with another cluster-cidr is refused (critical configuration), one with another
-  `disable: [traefik]` is not;
+  `disable: [traefik]` is not (left to the unit tests);
 - the collection, with an inventory whose ansible_host is the host NAME (SSH reaches the address
   through -o HostName): k3s_runtime writes the address the name resolves to on the host; an agent
   given the cluster token while the cluster has an agent token is refused by the server (401) and
   the role fails within runtime_wait_timeout with that cause instead of hanging in `systemctl
-  start`; with seal_agent_token the agent joins, and a second run changes nothing; a node-ip name
+  start`; a joining server with another cluster-cidr (k3s exits, systemd restarts it) fails the
+  module early with that cause; with seal_agent_token the agent joins, and a second run changes nothing; a node-ip name
   that does not resolve is refused before anything changes.
 Tests run in order and share the fleet."""
 from __future__ import annotations
@@ -45,6 +46,17 @@ PLAYBOOK_SERVER = """
         token: "{{{{ cluster_password }}}}"
         agent_token: "{{{{ agent_password }}}}"
         config: {{cluster-init: true, node-ip: "{{{{ ansible_host }}}}", write-kubeconfig-mode: "0600"}}
+        wait_timeout: 240
+"""
+PLAYBOOK_JOINER = """
+- hosts: master2
+  gather_facts: false
+  tasks:
+    - seal.cluster.k3s_runtime:
+        role: server
+        rootfs: {rootfs}
+        token: "{{{{ cluster_token }}}}"
+        config: {{server: "{{{{ server_url }}}}", node-ip: "{{{{ ansible_host }}}}", cluster-cidr: 10.52.0.0/16}}
         wait_timeout: 240
 """
 PLAYBOOK_AGENT = """
@@ -131,6 +143,18 @@ def test_standin_refuses_a_joining_server_with_other_critical_config(fl):
             "critical configuration value mismatch\"") in joined.stderr, joined.stderr
     assert m2.name not in m1.out("k3s kubectl get nodes")
     m2.run("rm -rf /var/lib/rancher/k3s /etc/rancher")
+
+
+def test_collection_stops_waiting_for_a_server_k3s_refuses_to_join(fl, tmp_path):
+    state, nodes = fl
+    m1, m2 = nodes["m1"], nodes["m2"]
+    extra = {"cluster_token": m1.out("cat /var/lib/rancher/k3s/server/token").strip(), "server_url": f"https://{m1.ip}:6443"}
+    out, took = ansible_playbook(state, {"master2": m2}, PLAYBOOK_JOINER, tmp_path, extra)
+    print(f"[config] joiner with another cluster-cidr failed after {took:.1f}s (wait_timeout 240s)")
+    assert out.returncode != 0 and took < 120, (took, out.stdout[-3000:])
+    assert "since it was started (systemd restarts it); this server's critical configuration" in out.stdout, out.stdout[-3000:]
+    assert m2.name not in m1.out("k3s kubectl get nodes")
+    m2.run("systemctl disable --now k3s >/dev/null 2>&1; systemctl reset-failed k3s; rm -rf /var/lib/rancher/k3s /etc/rancher")
 
 
 def test_agent_given_the_cluster_token_fails_within_wait_timeout(fl, tmp_path):
