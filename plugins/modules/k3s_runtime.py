@@ -506,6 +506,7 @@ class K3sRuntime:
         seen = ""
         while True:
             active, _enabled = self.service_state()
+            exited = False
             if active == "active":
                 if self.role == "agent":
                     return
@@ -521,10 +522,11 @@ class K3sRuntime:
             else:
                 seen = "service %s is %s" % (self.service, active)
                 restarts = self.systemd.restarts(self.service)
-                if restarts >= EXITS_TOLERATED:  # k3s exits on a fatal error; Restart=always brings it back
+                exited = restarts >= EXITS_TOLERATED  # k3s exits on a fatal error; Restart=always brings it back
+                if exited:
                     seen = "k3s exited %d times since it was started (systemd restarts it)" % restarts
             timed_out = time.monotonic() > deadline
-            if timed_out or active == "failed" or seen.startswith("k3s exited"):
+            if timed_out or exited or active == "failed":
                 journal = self.journal()
                 raise ModuleFailure("k3s %s on %s not ready%s: %s%s" % (
                     self.role, self.node_name(), " after %ss" % self.p["wait_timeout"] if timed_out else "", seen,
