@@ -55,6 +55,10 @@ class Systemd:
         _rc, enabled = self.systemctl("is-enabled", unit, check=False)
         return active, enabled
 
+    def invocation(self, unit):
+        """The unit's InvocationID: a new one at every start ("" when systemd does not say)."""
+        return self.systemctl("show", "-p", "InvocationID", "--value", unit, check=False)[1]
+
     def restarts(self, unit):
         """How often systemd restarted the unit (Restart=) since it was last started by hand."""
         _rc, out = self.systemctl("show", "-p", "NRestarts", "--value", unit, check=False)

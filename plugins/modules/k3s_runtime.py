@@ -501,11 +501,17 @@ class K3sRuntime:
     def kubectl(self, *args):
         return kube.kubectl(self.runner, *args, kubeconfig=self.host.kubeconfig, k3s=self.host.k3s_bin)
 
-    def wait_ready(self):
+    def wait_ready(self, previous=""):
+        """Until the service is ready, at most wait_timeout. previous: the InvocationID before a
+        queued (--no-block) start or restart; until it changes, "active" is the old process."""
         deadline = time.monotonic() + self.p["wait_timeout"]
         seen = ""
         while True:
             active, _enabled = self.service_state()
+            if previous and active == "active" and self.systemd.invocation(self.service) == previous:
+                active = "still the previous run (restart queued)"
+            else:
+                previous = ""
             exited = False
             if active == "active":
                 if self.role == "agent":
@@ -585,10 +591,11 @@ class K3sRuntime:
                 # (k3s retries it every few seconds). Queue the job; wait_ready bounds the wait.
                 # A unit stuck in "activating" (k3s retrying) takes no new start job: restart it.
                 verb = "start" if active in ("inactive", "failed") else "restart"
+                previous = self.systemd.invocation(self.service)
                 self.systemd.systemctl(verb, "--no-block", self.service)
                 restarted = True
             if self.p["wait"]:
-                self.wait_ready()
+                self.wait_ready(previous if start else "")
                 self.secure_own_token()
         result = dict(
             changed=bool(self.changed_items), changed_items=self.changed_items, restarted=restarted,

@@ -157,7 +157,7 @@ def test_a_server_that_keeps_exiting_fails_before_wait_timeout(run_main, monkeyp
     answer = host.answer
 
     def crashing(argv):
-        if argv[:3] == ["systemctl", "show", "-p"]:
+        if argv[:4] == ["systemctl", "show", "-p", "NRestarts"]:
             return 0, "2\n", ""
         if argv[0] == "journalctl":
             return 0, ('level=fatal msg="starting kubernetes: preparing server: failed to validate server '
@@ -171,3 +171,21 @@ def test_a_server_that_keeps_exiting_fails_before_wait_timeout(run_main, monkeyp
     assert out["msg"] == ("k3s server on m2 not ready: k3s exited 2 times since it was started (systemd restarts it); "
                           "this server's critical configuration (cluster-cidr, service-cidr, flannel-backend, disable "
                           "servicelb/coredns, ...) differs from the cluster's"), out["msg"]
+
+
+def test_a_queued_restart_is_awaited_until_a_new_run_of_the_service(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
+    """restart --no-block returns before systemd stops the old process: "active" counts only once
+    the unit's InvocationID changed."""
+    host = Host(tmp_path, fake_runner)
+    run(run_main, monkeypatch, host, rootfs)
+    answer, ids = host.answer, iter(["run-1", "run-1", "run-1", "run-2"])
+
+    def show(argv):
+        if argv[:4] == ["systemctl", "show", "-p", "InvocationID"]:
+            return 0, next(ids, "run-2") + "\n", ""
+        return answer(argv)
+    host.runner.answers["*"] = show
+    host.runner.calls.clear()
+    out = run(run_main, monkeypatch, host, rootfs, config=dict(AGENT, **{"node-label": ["a=b"]}))
+    assert out.get("failed") is not True and out["restarted"] is True, out
+    assert len([c for c in host.runner.calls if c[:4] == ["systemctl", "show", "-p", "InvocationID"]]) == 4

@@ -53,7 +53,7 @@ class Host:
         return 1, "", "unexpected %s" % argv
 
     def verbs(self):
-        return [c[1] for c in self.runner.calls if c[0] == "systemctl" and c[1] not in ("is-active", "is-enabled")]
+        return [c[1] for c in self.runner.calls if c[0] == "systemctl" and c[1] not in ("is-active", "is-enabled", "show")]
 
 
 @pytest.fixture
