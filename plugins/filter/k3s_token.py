@@ -36,7 +36,23 @@ def k3s_token_secure(token, ca_hash):
         raise AnsibleFilterError("cannot make the secure token: %s" % exc) from None
 
 
+def k3s_agent_token(agent_token, cluster_token):
+    """The token an agent gets when the cluster has a separate agent token: its secure form
+    K10<CA hash>::node:<password>, with the CA hash cluster_token carries; as given while the
+    cluster token has no hash (no server ran yet)."""
+    try:
+        own_hash = k3s_token.parse(agent_token)[0]
+        ca_hash = k3s_token.parse(cluster_token)[0] if cluster_token else ""
+    except k3s_token.TokenError as exc:
+        raise AnsibleFilterError("the agent token or the cluster token is not one k3s accepts: %s" % exc) from None
+    if own_hash and ca_hash and own_hash != ca_hash:
+        raise AnsibleFilterError("the agent token names CA hash %s but the cluster's CA hash is %s: k3s agents would "
+                                 "refuse the server" % (own_hash, ca_hash))
+    ca_hash = ca_hash or own_hash
+    return k3s_token.secure(ca_hash, agent_token, k3s_token.AGENT_USER) if ca_hash else agent_token.strip()
+
+
 class FilterModule:
     def filters(self):
         return {"k3s_token_sources": k3s_token_sources, "k3s_token_password": k3s_token_password,
-                "k3s_token_secure": k3s_token_secure}
+                "k3s_token_secure": k3s_token_secure, "k3s_agent_token": k3s_agent_token}

@@ -29,22 +29,6 @@ SCRIPTS = ("k3s-killall.sh", "k3s-uninstall.sh", "k3s-agent-uninstall.sh")
 
 SERVICE = {"server": "k3s", "agent": "k3s-agent"}
 
-# Keys `k3s agent` does not define: an agent given one exits with
-# "Incorrect Usage: flag provided but not defined" (K3S-REFERENCE §2), so refuse them up front.
-SERVER_ONLY_KEYS = frozenset((
-    "cluster-init", "cluster-reset", "cluster-reset-restore-path", "datastore-endpoint",
-    "datastore-cafile", "datastore-certfile", "datastore-keyfile", "tls-san", "tls-san-security",
-    "write-kubeconfig", "write-kubeconfig-mode", "write-kubeconfig-group", "disable",
-    "disable-scheduler", "disable-cloud-controller", "disable-kube-proxy", "disable-network-policy",
-    "disable-helm-controller", "disable-apiserver", "disable-etcd", "disable-controller-manager",
-    "agent-token", "agent-token-file", "https-listen-port", "advertise-address", "advertise-port",
-    "bind-address", "cluster-cidr", "service-cidr", "cluster-dns", "cluster-domain",
-    "flannel-backend", "egress-selector-mode", "secrets-encryption", "embedded-registry",
-    "etcd-expose-metrics", "etcd-snapshot-schedule-cron", "etcd-snapshot-retention", "etcd-snapshot-dir",
-    "kube-apiserver-arg", "kube-controller-manager-arg", "kube-scheduler-arg", "etcd-arg",
-    "default-local-storage-path", "service-node-port-range", "token-file-server",
-))
-
 
 class Layout:
     """k3s's host paths under root ("/" on a host)."""

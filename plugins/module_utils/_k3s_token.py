@@ -16,6 +16,9 @@ import re
 PREFIX = "K10"
 CA_HASH_LENGTH = 64
 SERVER_USER = "server"
+# k3s agents authenticate as "node" whatever user their token names (pkg/clientaccess/token.go
+# WithUser("node")): with a separate agent token, only its password opens the agent endpoints.
+AGENT_USER = "node"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # kubeadm-style bootstrap token: k3s sends it as a Bearer token, it has no password part
 _BOOTSTRAP = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")

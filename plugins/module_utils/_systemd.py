@@ -55,6 +55,15 @@ class Systemd:
         _rc, enabled = self.systemctl("is-enabled", unit, check=False)
         return active, enabled
 
+    def invocation(self, unit):
+        """The unit's InvocationID: a new one at every start ("" when systemd does not say)."""
+        return self.systemctl("show", "-p", "InvocationID", "--value", unit, check=False)[1]
+
+    def restarts(self, unit):
+        """How often systemd restarted the unit (Restart=) since it was last started by hand."""
+        _rc, out = self.systemctl("show", "-p", "NRestarts", "--value", unit, check=False)
+        return int(out) if out.isdigit() else 0
+
     def journal(self, unit, lines=30, redact=()):
         """The unit's last journal lines, each secret in redact replaced by ********."""
         rc, out, _err = self.runner.cmd("journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat")

@@ -53,7 +53,13 @@ options:
     description:
       - k3s configuration, written as C(/etc/rancher/k3s/config.yaml). Keys are k3s's long flag
         names. Do not put the token here; use O(token).
-      - For an agent, server-only keys are refused before anything changes (k3s agent exits on them).
+      - For an agent, server-only keys (C(system-default-registry) among them) are refused before anything
+        changes (k3s agent exits on them); so are keys the release of the rootfs binary does not define
+        (C(disable-default-registry-endpoint) before v1.26.13, v1.27.10, v1.28.6, v1.29.1).
+      - C(node-ip) and C(node-external-ip) take IP addresses only (k3s exits on C(invalid ip format)); a host
+        name there (the inventory's C(ansible_host) may be one) is resolved on this host to its first IPv4
+        address, else its first IPv6 address, loopback addresses excluded, and written as that address; a name
+        that does not resolve so is refused before anything changes.
     type: dict
     default: {}
   keep_server:
@@ -113,7 +119,10 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for readiness.
+    description:
+      - Seconds to wait for readiness. The service is started without blocking (its unit has
+        C(TimeoutStartSec=0) and k3s retries a refused token forever), so this bounds the whole start;
+        a failure names the cause the journal shows (a refused token, a CA hash or critical configuration mismatch).
     type: int
     default: 300
   data_dir:
@@ -201,6 +210,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_config as k3s_config
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_host as k3s_host
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
@@ -214,6 +224,9 @@ from ansible_collections.seal.cluster.plugins.module_utils._yaml_emit import dum
 AIRGAP_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", ".tar.bz2", ".tbz")
 # "token" and "agent_token" restart only when their password changes (see token_restarts)
 RESTART_ITEMS = ("binary", "config", "registries", "unit", "env", "airgap")
+# k3s exits on a fatal start error (a joining server's token, critical configuration, node-ip) and
+# the unit's Restart=always starts it again: after this many exits the wait stops early.
+EXITS_TOLERATED = 2
 
 
 class K3sRuntime:
@@ -231,6 +244,7 @@ class K3sRuntime:
         self.files = []
         self.copies = []
         self.token_restarts = []
+        self.config = dict(self.p.get("config") or {})
 
     # -- desired state ---------------------------------------------------------------------
     def validate(self):
@@ -248,7 +262,7 @@ class K3sRuntime:
                 raise ModuleFailure("config: put the %s in the %s option, not in config (it would be stored in config.yaml)"
                                     % (key, key.replace("-", "_")))
         if self.role == "agent":
-            bad = sorted(k for k in config if k.rstrip("+") in layout.SERVER_ONLY_KEYS)
+            bad = k3s_config.server_only_keys(config)
             if bad:
                 raise ModuleFailure("config for an agent has server-only keys %s; k3s agent would exit with "
                                     "'flag provided but not defined'" % ", ".join(bad))
@@ -256,6 +270,13 @@ class K3sRuntime:
                 raise ModuleFailure("config for an agent needs 'server' (https://<server>:6443)")
             if self.p["agent_token"]:
                 raise ModuleFailure("agent_token is for servers; give an agent its token in 'token'")
+        if k3s_config.release_keys(config):
+            version = self.release_version()
+            unknown = k3s_config.unknown_to_release(config, version)
+            if unknown:
+                raise ModuleFailure("config has keys k3s %s does not define: %s; k3s would exit with 'flag provided "
+                                    "but not defined' (refused before any change)" % (version, "; ".join(unknown)))
+        self.config = k3s_config.resolve_ips(config)
         try:
             given = k3s_token.parse(self.p["token"])
         except k3s_token.TokenError as exc:
@@ -272,6 +293,17 @@ class K3sRuntime:
                 raise ModuleFailure("the token given names CA hash %s but this server's CA hash (%s) is %s; refused "
                                     "before any change" % (given[0], self.server_token_path(), ca_hash))
         return None
+
+    def release_version(self):
+        """The k3s version of the rootfs binary (what will run), from `bin/k3s --version`."""
+        binary = os.path.join(self.p["rootfs"], "bin", "k3s")
+        rc, out, err = self.runner.run([binary, "--version"])
+        words = out.split() if rc == 0 and out else []
+        version = words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else None
+        if not version:
+            raise ModuleFailure("cannot tell the k3s version of %s (%s --version: %s)"
+                                % (binary, binary, (err or out).strip() or "rc %d" % rc))
+        return version
 
     def server_token_path(self):
         return k3s_host.server_token_path(self.p["data_dir"])
@@ -294,7 +326,7 @@ class K3sRuntime:
         return k3s_host.config_value(self.host.config, "server")
 
     def desired_config(self):
-        config = dict(self.p["config"])
+        config = dict(self.config)
         config.update(self.p["secret_config"])
         if self.p["keep_server"] and self.current_server():
             config["server"] = self.current_server()
@@ -422,7 +454,7 @@ class K3sRuntime:
             state.apply()
 
     def journal(self):
-        return self.systemd.journal(self.service, 30, redact=(self.p["token"],))
+        return self.systemd.journal(self.service, 30, redact=(self.p["token"], self.p["agent_token"]))
 
     def service_state(self):
         return self.systemd.state(self.service)
@@ -433,11 +465,18 @@ class K3sRuntime:
     def kubectl(self, *args):
         return kube.kubectl(self.runner, *args, kubeconfig=self.host.kubeconfig, k3s=self.host.k3s_bin)
 
-    def wait_ready(self):
+    def wait_ready(self, previous=""):
+        """Until the service is ready, at most wait_timeout. previous: the InvocationID before a
+        queued (--no-block) start or restart; until it changes, "active" is the old process."""
         deadline = time.monotonic() + self.p["wait_timeout"]
         seen = ""
         while True:
             active, _enabled = self.service_state()
+            if previous and active == "active" and self.systemd.invocation(self.service) == previous:
+                active = "still the previous run (restart queued)"
+            else:
+                previous = ""
+            exited = False
             if active == "active":
                 if self.role == "agent":
                     return
@@ -452,9 +491,16 @@ class K3sRuntime:
                     seen = "/readyz: %s" % (out.strip() or err.strip())
             else:
                 seen = "service %s is %s" % (self.service, active)
-            if time.monotonic() > deadline:
-                raise ModuleFailure("k3s %s on %s not ready after %ss: %s" % (self.role, self.node_name(), self.p["wait_timeout"], seen),
-                                    changed_items=self.changed_items, journal=self.journal())
+                restarts = self.systemd.restarts(self.service)
+                exited = restarts >= EXITS_TOLERATED  # k3s exits on a fatal error; Restart=always brings it back
+                if exited:
+                    seen = "k3s exited %d times since it was started (systemd restarts it)" % restarts
+            timed_out = time.monotonic() > deadline
+            if timed_out or exited or active == "failed":
+                journal = self.journal()
+                raise ModuleFailure("k3s %s on %s not ready%s: %s%s" % (
+                    self.role, self.node_name(), " after %ss" % self.p["wait_timeout"] if timed_out else "", seen,
+                    k3s_config.journal_hint(journal)), changed_items=self.changed_items, journal=journal)
             time.sleep(2)
 
     def version(self):
@@ -488,11 +534,16 @@ class K3sRuntime:
             if enabled != "enabled":
                 self.systemd.systemctl("enable", self.service)
             if start:
-                # Type=notify: start/restart returns once k3s reported READY (or failed).
-                self.systemd.systemctl("restart" if active == "active" else "start", self.service)
+                # Type=notify with TimeoutStartSec=0 (install.sh's unit): a blocking start would
+                # wait for READY=1 forever, e.g. for an agent whose token the server refuses
+                # (k3s retries it every few seconds). Queue the job; wait_ready bounds the wait.
+                # A unit stuck in "activating" (k3s retrying) takes no new start job: restart it.
+                verb = "start" if active in ("inactive", "failed") else "restart"
+                previous = self.systemd.invocation(self.service)
+                self.systemd.systemctl(verb, "--no-block", self.service)
                 restarted = True
             if self.p["wait"]:
-                self.wait_ready()
+                self.wait_ready(previous if start else "")
                 self.secure_own_token()
         result = dict(
             changed=bool(self.changed_items), changed_items=self.changed_items, restarted=restarted,

@@ -7,6 +7,7 @@ annotations, load balancer file, readiness), k3s pkg/agent/config/config.go (2 s
 flannel's interface: k3s pkg/agent/flannel/setup.go + flannel.go (below, start_flannel)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import platform
@@ -382,10 +383,28 @@ def run_agent(opts: dict) -> int:
     return 0
 
 
+def parse_ips(flag: str, values: list[str]) -> list[str]:
+    """k3s pkg/util/net.go ParseStringSliceToIPs: every comma-separated value must be an IP
+    (Go net.ParseIP: no names, no zone, no brackets); else a fatal "invalid <flag>: invalid ip
+    format '<value>'" at start (GetHostnameAndIPs wraps it for node-ip)."""
+    out = []
+    for value in values:
+        try:
+            if "%" in value:
+                raise ValueError(value)
+            out.append(str(ipaddress.ip_address(value)))
+        except ValueError:
+            raise util.Fatal(f"invalid {flag}: invalid ip format '{value}'") from None
+    return out
+
+
 def node_identity(opts: dict) -> tuple[str, str]:
+    """k3s pkg/util/net.go GetHostnameAndIPs: --node-name, else os.Hostname(), lower-cased (not cut
+    at a dot); --node-ip parsed as IPs, else the default route's address."""
+    ips = parse_ips("node-ip", opts.get("node-ip") or [])
+    parse_ips("node-external-ip", opts.get("node-external-ip") or [])
     name = (opts.get("node-name") or util.hostname()).lower()
     if opts.get("with-node-id"):
         name = f"{name}-{node_id()}"
-    ips = opts.get("node-ip") or []
     ip = ips[0] if ips else util.default_ip()
     return name, ip

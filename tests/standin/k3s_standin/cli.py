@@ -5,14 +5,15 @@
 
 Flag names, aliases and env vars: docs.k3s.io cli/server.md and cli/agent.md (v1.25-era set,
 plus flags from later releases that configs commonly carry). Server flags include every agent
-flag (servers run an agent).
+flag (servers run an agent). Flags that depend on the release come from releases.py;
+`system-default-registry` is a server flag only (k3s pkg/cli/cmds/server.go).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-from . import config as cfgmod
+from . import config as cfgmod, releases, util
 
 
 @dataclass
@@ -46,9 +47,9 @@ AGENT_NODE = [
     _f("node-label:slice"), _f("node-taint:slice"),
     _f("image-credential-provider-bin-dir", "/var/lib/rancher/credentialprovider/bin"),
     _f("image-credential-provider-config", "/var/lib/rancher/credentialprovider/config.yaml"),
-    _f("docker:bool"), _f("container-runtime-endpoint"), _f("default-runtime"), _f("disable-default-registry-endpoint:bool"),
+    _f("docker:bool"), _f("container-runtime-endpoint"), _f("default-runtime"),
     _f("pause-image", "rancher/mirrored-pause:3.6"), _f("snapshotter", "overlayfs"),
-    _f("private-registry", "/etc/rancher/k3s/registries.yaml"), _f("system-default-registry:str:K3S_SYSTEM_DEFAULT_REGISTRY"),
+    _f("private-registry", "/etc/rancher/k3s/registries.yaml"),
     _f("node-ip,i:slice", split=True), _f("node-external-ip:slice", split=True),
     _f("resolv-conf:str:K3S_RESOLV_CONF"), _f("flannel-iface"), _f("flannel-conf"), _f("flannel-cni-conf"),
     _f("kubelet-arg:slice"), _f("kube-proxy-arg:slice"), _f("protect-kernel-defaults:bool"),
@@ -93,7 +94,7 @@ SERVER_ONLY = [
     _f("disable-helm-controller:bool"), _f("disable-apiserver:bool"), _f("disable-controller-manager:bool"),
     _f("disable-etcd:bool"), _f("disable-agent:bool"), _f("embedded-registry:bool"),
     _f("secrets-encryption:bool"), _f("secrets-encryption-provider"),
-    _f("enable-pprof:bool"),
+    _f("enable-pprof:bool"), _f("system-default-registry:str:K3S_SYSTEM_DEFAULT_REGISTRY"),
 ]
 
 
@@ -104,8 +105,21 @@ def _table(flags: list[Flag]) -> dict[str, Flag]:
     return t
 
 
-SERVER_FLAGS = _table(COMMON + SERVER_ONLY + AGENT_NODE)
-AGENT_FLAGS = _table(COMMON + AGENT_ONLY + AGENT_NODE)
+def _release_flags(version: str) -> list[Flag]:
+    """Agent flags (servers have them too) that only some releases define (releases.py)."""
+    return [_f("disable-default-registry-endpoint:bool")] if releases.has("disable-default-registry-endpoint", version) else []
+
+
+def server_flags(version: str = util.VERSION) -> dict[str, Flag]:
+    return _table(COMMON + SERVER_ONLY + AGENT_NODE + _release_flags(version))
+
+
+def agent_flags(version: str = util.VERSION) -> dict[str, Flag]:
+    return _table(COMMON + AGENT_ONLY + AGENT_NODE + _release_flags(version))
+
+
+SERVER_FLAGS = server_flags()
+AGENT_FLAGS = agent_flags()
 
 
 class UsageError(Exception):
@@ -188,7 +202,6 @@ def resolve(table: dict[str, Flag], cli_args: list[str], env: dict | None = None
     For `server`, config keys that are not server flags are dropped with k3s's warning; for
     `agent` they are passed through and rejected by the flag parser.
     """
-    from . import util
 
     env = dict(os.environ if env is None else env)
     path, merged, files = cfgmod.load(cli_args, env)

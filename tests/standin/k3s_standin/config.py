@@ -14,10 +14,13 @@ k3s facts modelled (shared/K3S-REFERENCE.md §2; k3s pkg/configfilearg/parser.go
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
 import yaml
+
+from . import releases, util
 
 DEFAULT_CONFIG = "/etc/rancher/k3s/config.yaml"
 
@@ -162,3 +165,63 @@ def to_args(merged: dict, cli_args: list[str], repeatable: set[str], aliases: di
         for v in values:
             out.append(f"{prefix}{key}={v}")
     return out
+
+
+# --- critical configuration (k3s pkg/daemons/config/types.go CriticalControlArgs) ------------------
+# What every server of a cluster must share; a server joining an embedded-etcd cluster fetches the
+# cluster's from /v1-k3s/config and refuses to start on a difference (pkg/cluster/bootstrap.go
+# compareConfig, called from bootstrap() only when the datastore is managed etcd). v1.25.3's
+# fields: ClusterDNS(s), ClusterIPRange(s), ClusterDomain, DisableCCM, DisableHelmController,
+# DisableNPC, DisableServiceLB, FlannelBackend, FlannelIPv6Masq, EgressSelectorMode, NoCoreDNS,
+# ServiceIPRange(s); `disable` counts only through servicelb and coredns (a differing
+# `disable: [traefik]` is not critical). Later releases add secrets-encryption (releases.py
+# "critical-config-names") and name the mismatched fields by their cli tag.
+CRITICAL_DEFAULTS = {"cluster-cidr": ["10.42.0.0/16"], "service-cidr": ["10.43.0.0/16"],
+                     "cluster-domain": "cluster.local", "flannel-backend": "vxlan", "egress-selector-mode": "agent"}
+
+
+def _nets(values: list[str]) -> list[str]:
+    return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in values if v.strip()]
+
+
+def critical_args(opts: dict, version: str) -> dict:
+    """A server's critical configuration, by k3s's cli tag, normalised as k3s compares it."""
+    disables = {d.strip() for d in opts.get("disable") or []}
+    cluster = _nets(opts.get("cluster-cidr") or CRITICAL_DEFAULTS["cluster-cidr"])
+    service = _nets(opts.get("service-cidr") or CRITICAL_DEFAULTS["service-cidr"])
+    dns = [str(ipaddress.ip_address(v.strip())) for v in opts.get("cluster-dns") or [] if v.strip()]
+    if not dns:  # k3s: the 10th address of each service CIDR
+        dns = [str(ipaddress.ip_network(n)[10]) for n in service]
+    args = {
+        "cluster-cidr": cluster, "service-cidr": service, "cluster-dns": dns,
+        "cluster-domain": opts.get("cluster-domain") or CRITICAL_DEFAULTS["cluster-domain"],
+        "disable-cloud-controller": bool(opts.get("disable-cloud-controller")),
+        "disable-helm-controller": bool(opts.get("disable-helm-controller")),
+        "disable-network-policy": bool(opts.get("disable-network-policy")),
+        "disable-service-lb": "servicelb" in disables,
+        "NoCoreDNS": "coredns" in disables,
+        "flannel-backend": opts.get("flannel-backend") or CRITICAL_DEFAULTS["flannel-backend"],
+        "flannel-ipv6-masq": bool(opts.get("flannel-ipv6-masq")),
+        "egress-selector-mode": opts.get("egress-selector-mode") or CRITICAL_DEFAULTS["egress-selector-mode"],
+    }
+    if releases.has("critical-config-names", version):
+        args["secrets-encryption"] = bool(opts.get("secrets-encryption"))
+    return args
+
+
+def critical_mismatch(local: dict, cluster: dict, version: str) -> str | None:
+    """compareConfig: None when they agree, else the error text of the release (the mismatched
+    names are logged as warnings by releases that name them)."""
+    cluster = dict(cluster)
+    if not cluster.get("egress-selector-mode"):  # a down-level server: the local value is used
+        cluster["egress-selector-mode"] = local.get("egress-selector-mode")
+    differ = [k for k in sorted(set(local) | set(cluster)) if local.get(k) != cluster.get(k)]
+    if not differ:
+        return None
+    if releases.has("critical-config-names", version):
+        for name in differ:
+            util.warn(f"critical configuration mismatched: {name}")
+        return "critical configuration value mismatch between servers"
+    util.debug(f"This is the server CriticalControlArgs: {cluster!r}")
+    util.debug(f"This is the local CriticalControlArgs: {local!r}")
+    return "critical configuration value mismatch"

@@ -1,25 +1,50 @@
-"""Which k3s release behaves how: the one place that maps the stand-in's version to the
-behaviours that changed between releases (each with the k3s source and release that changed it).
+"""What depends on the k3s release, in one table: each entry gives the first release of every
+minor line that has the behaviour (minor -> patch) and the minor from which every release has it.
 
-- etcd_http_moved: k3s PR #8402 "Disable HTTP on main etcd client port" (pkg/etcd/etcd.go,
+Plain data and one lookup (`has`), so that tables of other behaviours can be merged in here.
+Sources (k3s-io/k3s; the release that introduced each, from the backport issues):
+
+- "disable-default-registry-endpoint": the flag (pkg/cli/cmds/agent.go
+  DisableDefaultRegistryEndpointFlag, in the agent and the server flag lists), k3s #8975 with
+  backports #9132 (v1.26.13), #9133 (v1.27.10), #9134 (v1.28.6), v1.29.1 (January 2024). An agent
+  or server before it exits with "flag provided but not defined".
+- "critical-config-names": pkg/cluster/bootstrap.go compareConfig names each mismatched field
+  ("critical configuration mismatched: <cli tag>" warnings, then the error "critical configuration
+  value mismatch between servers") and secrets-encryption became critical: k3s #6409, backports
+  #6446 (v1.24.8) and v1.25.4 (validated on a v1.25.3+ commit in k3s #6448). Before it, the error
+  is "critical configuration value mismatch" with the values only at debug level.
+
+- "etcd-http-moved": k3s PR #8402 "Disable HTTP on main etcd client port" (pkg/etcd/etcd.go,
   listenClientHTTPURLs(): https://127.0.0.1:2382; executor.ETCDConfig ListenClientHTTPURLs), on
   master for v1.28.3 (tracking issue #8415 reproduced on v1.28.2+k3s1), backported to
   release-1.27 (#8427: v1.26.9/v1.27.6 still muxed -> v1.27.7), release-1.26 (#8428 -> v1.26.10)
   and release-1.25 (#8429 -> v1.25.15). From then on embedded etcd's client port 2379 serves
-  gRPC only and etcd's HTTP/JSON gateway listens on https://127.0.0.1:2382."""
+  gRPC only and etcd's HTTP/JSON gateway listens on https://127.0.0.1:2382.
+
+`system-default-registry` is a server flag in every release (pkg/cli/cmds/server.go ServerFlags);
+`k3s agent` never defines it (pkg/cli/cmds/agent.go).
+"""
 from __future__ import annotations
 
 from . import util
 
-ETCD_HTTP_MOVED = {25: 15, 26: 10, 27: 7, 28: 3}  # minor -> first patch release with the move
-ETCD_HTTP_MOVED_FLOOR = 29  # every later minor has it
+# behaviour -> (first patch per minor, first minor where every release has it)
+TABLE: dict[str, tuple[dict[int, int], int]] = {
+    "disable-default-registry-endpoint": ({26: 13, 27: 10, 28: 6, 29: 1}, 30),
+    "critical-config-names": ({24: 8, 25: 4}, 26),
+    "etcd-http-moved": ({25: 15, 26: 10, 27: 7, 28: 3}, 29),
+}
+
+
+def has(behaviour: str, version: str = util.VERSION) -> bool:
+    """Whether the release `version` has `behaviour` (a key of TABLE)."""
+    gates, floor = TABLE[behaviour]
+    return util.at_least(gates, floor, version)
 
 
 def etcd_http_moved(version: str = util.VERSION) -> bool:
     major, minor, _ = util.version_tuple(version)
-    if major != 1 or minor < min(ETCD_HTTP_MOVED):
-        return False
-    return util.at_least(ETCD_HTTP_MOVED, ETCD_HTTP_MOVED_FLOOR, version)
+    return major == 1 and minor >= 25 and has("etcd-http-moved", version)
 
 
 def etcd_client_ports(version: str = util.VERSION) -> dict:

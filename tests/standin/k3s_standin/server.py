@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from . import agent as agentmod, apiserver, client, pki, token as tokmod, util
+from . import agent as agentmod, apiserver, client, config as cfgmod, pki, token as tokmod, util
 from .etcd import EmbeddedEtcd, MemberController, token_key
 from .store import EtcdStore, SQLiteStore, StoreUnavailable
 
@@ -199,8 +199,9 @@ class Server:
             # k3s: the error of clientaccess.ParseAndValidateToken, wrapped by pkg/daemons/control
             # ("preparing server") and pkg/server ("starting kubernetes"); the server exits.
             raise util.Fatal(f"Error: starting kubernetes: preparing server: {exc}") from None
-        util.info(f"Joining etcd cluster via {url}")
         ctx = client.context(ca)
+        self._compare_critical(url, ctx, tok)
+        util.info(f"Joining etcd cluster via {url}")
         try:
             _, body, _ = client.request(url + "/v1-k3s/server-bootstrap", ctx=ctx,
                                         headers={"Authorization": tok.auth_header()}, timeout=15)
@@ -219,6 +220,19 @@ class Server:
         name, initial = self.etcd.join(peers)
         self.etcd.start(initial, "existing", name)
         self.store = self.etcd.client()
+
+    def _compare_critical(self, url: str, ctx, tok: tokmod.Token) -> None:
+        """k3s pkg/cluster/bootstrap.go compareConfig (config.critical_mismatch): fatal on a
+        difference; a server that does not answer /v1-k3s/config is not compared."""
+        try:
+            remote = client.get_json(url + "/v1-k3s/config", ctx=ctx, headers={"Authorization": tok.auth_header()})
+        except client.HTTPFailure as exc:
+            util.warn(f"Skipping cluster configuration validation: {exc}")
+            return
+        problem = cfgmod.critical_mismatch(cfgmod.critical_args(self.opts, util.VERSION),
+                                           remote.get("CriticalControlArgs") or {}, util.VERSION)
+        if problem:
+            raise util.Fatal(f"starting kubernetes: preparing server: failed to validate server configuration: {problem}")
 
     def _new_bootstrap(self, stok, atok) -> dict:
         sca, skey = pki.new_ca("k3s-server-ca")
@@ -460,7 +474,8 @@ class Server:
     def agent_config(self) -> dict:
         return {"ServerCA": "", "ClusterDomain": self.opts.get("cluster-domain"), "Version": util.VERSION,
                 "SupervisorPort": self.port, "HTTPSPort": self.port,
-                "FlannelBackend": self.opts.get("flannel-backend") or "vxlan"}
+                "FlannelBackend": self.opts.get("flannel-backend") or "vxlan",
+                "CriticalControlArgs": cfgmod.critical_args(self.opts, util.VERSION)}
 
     def issue_kubelet_cert(self, name: str, ip: str) -> tuple[bytes, bytes]:
         crt, key = pki.issue(self.client_ca, self.boot["client-ca.key"].encode(), f"system:node:{name}",

@@ -36,3 +36,15 @@ def test_password_and_secure_form():
     assert "secret-pw" not in str(err.value)
     with pytest.raises(AnsibleFilterError, match="64 lowercase hex"):
         k3s_token_secure("pw", "nothash")
+
+
+def test_agent_token_secure_with_the_clusters_hash_and_user_node():
+    from ansible_collections.seal.cluster.plugins.filter.k3s_token import k3s_agent_token
+
+    cluster = "K10%s::server:%s" % (HASH, "9" * 32)
+    assert k3s_agent_token("a" * 32, cluster) == "K10%s::node:%s" % (HASH, "a" * 32)
+    assert k3s_agent_token("K10%s::node:%s" % (HASH, "a" * 32), cluster) == "K10%s::node:%s" % (HASH, "a" * 32)
+    assert k3s_agent_token(" %s\n" % ("a" * 32), "9" * 32) == "a" * 32  # no server ran yet: no hash to add
+    with pytest.raises(AnsibleFilterError, match="names CA hash " + "d" * 64) as err:
+        k3s_agent_token("K10%s::node:%s" % ("d" * 64, "a" * 32), cluster)
+    assert "a" * 32 not in str(err.value)

@@ -53,7 +53,7 @@ class Host:
         return 1, "", "unexpected %s" % argv
 
     def verbs(self):
-        return [c[1] for c in self.runner.calls if c[0] == "systemctl" and c[1] not in ("is-active", "is-enabled")]
+        return [c[1] for c in self.runner.calls if c[0] == "systemctl" and c[1] not in ("is-active", "is-enabled", "show")]
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_check_apply_idempotent_then_changed(run_main, monkeypatch, tmp_path, ro
 def test_a_failed_start_is_reported_from_main_with_the_journal(run_main, monkeypatch, tmp_path, rootfs, fake_runner, fake_units):
     host = Host(tmp_path, fake_runner, fake_units, fail_start=True)
     out = run(run_main, monkeypatch, host, args(host, rootfs))
-    assert out["failed"] is True and out["msg"] == "systemctl start k3s failed: Job for k3s.service failed"
+    assert out["failed"] is True and out["msg"] == "systemctl start --no-block k3s failed: Job for k3s.service failed"
     assert "config" in out["changed_items"]
     assert out["journal"] == ['level=info msg="token ********"', 'level=fatal msg="failed"']
     assert PASSWORD not in json.dumps(out)
