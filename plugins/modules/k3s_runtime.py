@@ -102,10 +102,34 @@ options:
     default: {}
   registry_auth:
     description:
-      - "Credentials per registry host, for example C({\"sea.hub:5000\": {\"username\": \"admin\", \"password\": \"...\"}}),
-        merged into C(configs.<host>.auth) of C(registries.yaml) and never shown in output."
-    type: dict
-    default: {}
+      - Credentials per registry host, merged into C(configs.<host>.auth) of C(registries.yaml).
+      - The secret fields are never shown in output; the user name is not a secret (marking it
+        would mask every occurrence of a short name such as C(seal) in the module's results).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: Registry host (and port) as in C(registries.yaml), for example C(sea.hub:5000).
+        type: str
+        required: true
+      auth:
+        description: The C(auth) entry of C(registries.yaml) for O(registry_auth[].host).
+        type: dict
+        required: true
+        suboptions:
+          username:
+            description: User name.
+            type: str
+          password:
+            description: Password.
+            type: str
+          auth:
+            description: Base64 of C(user:password), as C(registries.yaml) accepts.
+            type: str
+          identity_token:
+            description: Identity token.
+            type: str
   env:
     description: Environment for the service, written to the unit's env file (0600); values are not shown.
     type: dict
@@ -374,10 +398,10 @@ class K3sRuntime:
         registries = dict(self.p["registries"])
         if self.p["registry_auth"]:
             configs = dict(registries.get("configs") or {})
-            for host, auth in self.p["registry_auth"].items():
-                entry = dict(configs.get(host) or {})
-                entry["auth"] = dict(auth)
-                configs[host] = entry
+            for item in self.p["registry_auth"]:
+                entry = dict(configs.get(item["host"]) or {})
+                entry["auth"] = dict((k, v) for k, v in item["auth"].items() if v is not None)
+                configs[item["host"]] = entry
             registries["configs"] = configs
         return registries
 
@@ -569,7 +593,15 @@ def main():
             token_file=dict(type="path", default=layout.TOKEN_FILE),
             agent_token_file=dict(type="path", default=layout.AGENT_TOKEN_FILE),
             registries=dict(type="dict", default={}),
-            registry_auth=dict(type="dict", default={}, no_log=True),
+            registry_auth=dict(type="list", elements="dict", default=[], options=dict(
+                host=dict(type="str", required=True),
+                auth=dict(type="dict", required=True, options=dict(
+                    username=dict(type="str"),
+                    password=dict(type="str", no_log=True),
+                    auth=dict(type="str", no_log=True),
+                    identity_token=dict(type="str", no_log=True),
+                )),
+            )),
             env=dict(type="dict", default={}, no_log=True),
             manifests=dict(type="bool", default=True),
             wait=dict(type="bool", default=True),

@@ -71,7 +71,7 @@ def args(host, rootfs, **more):
                   token_file=host.layout.path("/etc/rancher/k3s/token"),
                   config={"node-name": "m1", "node-ip": "10.0.0.2", "write-kubeconfig-mode": "0600"},
                   registries={"mirrors": {"docker.io": {"endpoint": ["https://sea.hub:5000"]}}},
-                  registry_auth={"sea.hub:5000": {"username": "pull", "password": REGISTRY_PASSWORD}},
+                  registry_auth=[{"host": "sea.hub:5000", "auth": {"username": "pull", "password": REGISTRY_PASSWORD}}],
                   env={"K3S_NODE_NAME": "m1"})
     result.update(more)
     return result
@@ -142,3 +142,14 @@ def test_a_failed_start_is_reported_from_main_with_the_journal(run_main, monkeyp
     assert "config" in out["changed_items"]
     assert out["journal"] == ['level=info msg="token ********"', 'level=fatal msg="failed"']
     assert PASSWORD not in json.dumps(out)
+
+
+def test_registry_user_name_is_not_masked_in_results(run_main, monkeypatch, tmp_path, rootfs, fake_runner, fake_units):
+    """Only the registry's secrets are no_log: a user name that is part of the node name (and of
+    paths) stays readable in the results, the password never appears."""
+    host = Host(tmp_path, fake_runner, fake_units)
+    module_args = args(host, rootfs, config={"node-name": "pull-m1", "node-ip": "10.0.0.2"}, env={})
+    module_args["registry_auth"][0]["auth"]["username"] = "pull"
+    result = run(run_main, monkeypatch, host, module_args, check=True)
+    assert result["node_name"] == "pull-m1", result
+    assert REGISTRY_PASSWORD not in json.dumps(result)
