@@ -38,7 +38,7 @@ PLAYBOOK = """
         runtime_dispatch_runtime: "{{ rt }}"
     - ansible.builtin.copy:
         dest: "%(out)s/{{ inventory_hostname }}.json"
-        content: "{{ seal_join_plan | to_json }}"
+        content: "{{ runtime_k3s_join_plan | default(runtime_fake_plan) | to_json }}"
       delegate_to: localhost
 """
 
@@ -75,7 +75,7 @@ def test_a_runtime_no_role_implements_is_refused_naming_image_and_runtime(tmp_pa
     text = " ".join(proc.stdout.split())
     assert proc.returncode != 0 and plans == {}
     assert "cluster image x:v1 (sha256:abc) has runtime 'fake' and no role runtime_fake implements it" in text
-    assert "Runtime fake" not in text  # no host reached the dispatch
+    assert "Runtime verb fake" not in text  # no host reached the dispatch
 
 
 def test_a_runtime_name_is_never_a_path(tmp_path):
