@@ -118,3 +118,13 @@ def test_playbooks_reach_the_runtime_only_through_the_seam():
         with open(path, encoding="utf-8") as f:
             assert not re.search(r"seal\.cluster\.k3s_(runtime|node|cluster)\b", f.read()), path
     assert called == choices
+
+
+def test_k3s_verbs_skip_a_role_whole_not_task_by_task():
+    """A conditional import_role would run each task as skipped and register a skipped result over
+    a host's own (runtime_result, which the health gates read): a verb that runs its role on some
+    hosts only includes it."""
+    for path in glob.glob(os.path.join(ROOT, "roles", "runtime_k3s", "tasks", "*.yml")):
+        with open(path, encoding="utf-8") as f:
+            for task in yaml.safe_load(f):
+                assert not ("when" in task and "ansible.builtin.import_role" in task), (path, task["name"])
