@@ -36,6 +36,7 @@ PLAYBOOK = """
       vars:
         runtime_dispatch_verb: "{{ verb }}"
         runtime_dispatch_runtime: "{{ rt }}"
+        runtime_reports: {}  # what verb query publishes; no host runs k3s here
     - ansible.builtin.copy:
         dest: "%(out)s/{{ inventory_hostname }}.json"
         content: "{{ runtime_k3s_join_plan | default(runtime_fake_plan) | to_json }}"
