@@ -15,7 +15,7 @@ BIN = os.path.dirname(sys.executable)
 HA = os.path.join(ROOT, "inventories", "ha", "Clusterfile")
 FAKE_ROLES = os.path.join(ROOT, "tests", "runtimes")
 # the k3s roles behind runtime_k3s: no playbook includes them but through the seam
-K3S_ROLES = {"init", "join", "cluster", "upgrade", "delete", "reset", "runtime"}
+K3S_ROLES = {"init", "join", "finish", "upgrade", "delete", "reset", "runtime"}
 
 PLAYBOOK = """
 - hosts: master:node

@@ -177,7 +177,7 @@ def test_registry_certs_refuses_usernames_that_add_htpasswd_lines(host, params, 
      "nodes[0].taints[0]: '-k:NoSchedule' is not a taint: '-k' is not a label key: its name part must be " + LABEL_RULE),
 ])
 def test_k3s_cluster_refuses_what_kubectl_would_read_as_a_flag(node, message):
-    out = run_module_as_ansible("k3s_cluster", check=True, nodes=[node], wait_timeout=1)
+    out = run_module_as_ansible("k3s_node_labels", check=True, nodes=[node], wait_timeout=1)
     assert out.get("failed") is True and out["msg"] == message
 
 

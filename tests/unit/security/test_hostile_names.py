@@ -4,7 +4,7 @@ an error that names the field; Kubernetes' own rules for label keys, values and 
 import pytest
 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
-from ansible_collections.seal.cluster.plugins.modules import k3s_cluster
+from ansible_collections.seal.cluster.plugins.modules import k3s_node_labels
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile as cf
 
 HOST_RULE = ("is not an RFC 1123 host name (letters, digits and '-', in dot-separated labels of at most 63 "
@@ -123,7 +123,7 @@ def test_taints_refused(text, message):
                                   "dedicated=infra:NoSchedule", "k:NoExecute"])
 def test_one_taint_grammar_for_the_clusterfile_and_the_module(text):
     """The module and the Clusterfile parser use the one parser, so they accept and refuse alike."""
-    assert k3s_cluster.parse_taint is names.parse_taint
+    assert k3s_node_labels.parse_taint is names.parse_taint
     clusterfile = ("apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: {name: c1}\nspec:\n  hosts:\n"
                    "    - ips: [10.0.0.2]\n      roles: [master]\n      taints: [%r]\n" % text)
     try:

@@ -1,4 +1,4 @@
-"""k3s_cluster: the taint grammar, and the labels/taints reconcile against a fake `k3s kubectl` (one Node,
+"""k3s_node_labels: the taint grammar, and the labels/taints reconcile against a fake `k3s kubectl` (one Node,
 changed as kubectl would): check predicts without writing, apply issues label/taint/annotate, a second run
 issues nothing, a new wish removes only what this module set."""
 import copy
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ansible_collections.seal.cluster.plugins.modules import k3s_cluster
-from ansible_collections.seal.cluster.plugins.modules.k3s_cluster import parse_taint, taint_id, taint_text
+from ansible_collections.seal.cluster.plugins.modules import k3s_node_labels
+from ansible_collections.seal.cluster.plugins.modules.k3s_node_labels import parse_taint, taint_id, taint_text
 
 
 @pytest.mark.parametrize("text, parsed", [
@@ -28,7 +28,7 @@ def test_bad_taints_are_refused(bad):
 
 
 def test_bad_taint_fails_module_before_api(run_module):
-    out = run_module("k3s_cluster", nodes=[{"name": "n1", "taints": ["oops"]}])
+    out = run_module("k3s_node_labels", nodes=[{"name": "n1", "taints": ["oops"]}])
     assert out["failed"] is True
     assert out["msg"] == "nodes[0].taints[0]: 'oops' is not a taint (key[=value]:NoSchedule|PreferNoSchedule|NoExecute)"
 
@@ -97,13 +97,13 @@ def test_labels_taints_check_apply_idempotent_then_changed(run_main, api):
     want = {"nodes": [{"name": "n1", "labels": {"tier": "infra"}, "taints": ["dedicated=infra:NoSchedule"]}],
             "version": "v1.25.3+k3s1", "wait_timeout": 1}
 
-    check = run_main(k3s_cluster, want, check=True, diff=True)
+    check = run_main(k3s_node_labels, want, check=True, diff=True)
     assert check["changed"] is True and "pending" not in check and api.writes() == []
     assert check["diff"] == [{"before_header": "node/n1", "after_header": "node/n1",
                               "before": 'labels: {}\ntaints: ["other:NoExecute"]\n',
                               "after": 'labels: {"tier": "infra"}\ntaints: ["dedicated=infra:NoSchedule"]\n'}]
 
-    applied = run_main(k3s_cluster, want, diff=True)
+    applied = run_main(k3s_node_labels, want, diff=True)
     assert applied["changed"] is True
     assert api.writes() == [["label", "node", "n1", "tier=infra", "--overwrite"],
                             ["taint", "node", "n1", "dedicated=infra:NoSchedule", "--overwrite"],
@@ -115,13 +115,13 @@ def test_labels_taints_check_apply_idempotent_then_changed(run_main, api):
 
     del api.calls[:]
     for check_mode in (True, False):
-        again = run_main(k3s_cluster, want, check=check_mode, diff=True)
+        again = run_main(k3s_node_labels, want, check=check_mode, diff=True)
         assert again["changed"] is False and again["diff"] == [] and api.writes() == []
 
     other = {"nodes": [{"name": "n1", "labels": {"zone": "a"}, "taints": []}], "wait_timeout": 1}
-    predicted = run_main(k3s_cluster, other, check=True)
+    predicted = run_main(k3s_node_labels, other, check=True)
     assert predicted["changed"] is True and api.writes() == []
-    changed = run_main(k3s_cluster, other)
+    changed = run_main(k3s_node_labels, other)
     assert changed["changed"] is True
     # what this module set earlier goes; what others set (seen, other:NoExecute) stays
     assert api.writes() == [["label", "node", "n1", "zone=a", "tier-", "--overwrite"],
@@ -130,26 +130,26 @@ def test_labels_taints_check_apply_idempotent_then_changed(run_main, api):
     assert changed["nodes"]["n1"]["labels"] == {"kubernetes.io/hostname": "n1", "seen": "by-others", "zone": "a"}
     assert changed["nodes"]["n1"]["taints"] == ["other:NoExecute"]
     del api.calls[:]
-    assert run_main(k3s_cluster, other)["changed"] is False and api.writes() == []
+    assert run_main(k3s_node_labels, other)["changed"] is False and api.writes() == []
 
 
 def test_a_node_is_found_by_its_internal_address_when_its_name_is_not_given(run_main, api):
     api.node["status"]["addresses"] = [{"type": "InternalIP", "address": "10.0.0.5"}, {"type": "Hostname", "address": "n1"}]
     want = {"nodes": [{"address": "10.0.0.5", "host": "h5", "labels": {"tier": "infra"}}], "wait_timeout": 1}
-    applied = run_main(k3s_cluster, want)
+    applied = run_main(k3s_node_labels, want)
     assert applied["changed"] is True and api.writes()[0] == ["label", "node", "n1", "tier=infra", "--overwrite"]
     del api.calls[:]
-    assert run_main(k3s_cluster, want)["changed"] is False and api.writes() == []
+    assert run_main(k3s_node_labels, want)["changed"] is False and api.writes() == []
 
     # an address no Node has: the gate names the host and the address (never a node of another host)
-    gone = run_main(k3s_cluster, {"nodes": [{"address": "10.0.0.6", "host": "h6"}], "wait_timeout": 0})
+    gone = run_main(k3s_node_labels, {"nodes": [{"address": "10.0.0.6", "host": "h6"}], "wait_timeout": 0})
     assert gone["failed"] is True and "node with address 10.0.0.6 (host h6): not registered" in gone["msg"]
-    pending = run_main(k3s_cluster, {"nodes": [{"address": "10.0.0.6", "host": "h6"}]}, check=True)
+    pending = run_main(k3s_node_labels, {"nodes": [{"address": "10.0.0.6", "host": "h6"}]}, check=True)
     assert pending["pending"] is True and api.writes() == []
 
 
 @pytest.mark.parametrize("node, msg", [({"host": "h"}, "nodes[0]: give the node's name or its address"),
                                        ({"address": "-l=x"}, "nodes[0].address")])
 def test_a_node_without_name_needs_a_valid_address(run_module, node, msg):
-    out = run_module("k3s_cluster", nodes=[node])
+    out = run_module("k3s_node_labels", nodes=[node])
     assert out["failed"] is True and msg in out["msg"]

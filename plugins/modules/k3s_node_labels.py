@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: k3s_cluster
+module: k3s_node_labels
 short_description: Reconcile node labels and taints and gate on cluster health, from one server
 version_added: 0.1.0
 description:
@@ -75,7 +75,7 @@ author:
 
 EXAMPLES = r"""
 - name: Labels, taints and health gates
-  seal.cluster.k3s_cluster:
+  seal.cluster.k3s_node_labels:
     version: v1.25.3+k3s1
     nodes:
       - name: node-1
