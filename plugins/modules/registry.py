@@ -346,18 +346,18 @@ class Registry:
         self.result["checked"] = False
         if self.check and self.result["changed"]:
             return
-        client = RegistryProbe(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
-                                username=p["username"], password=p["password"], tls=bool(p["tls_cert"]))
-        self.wait_healthy(client)
+        probe = RegistryProbe(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
+                              username=p["username"], password=p["password"], tls=bool(p["tls_cert"]))
+        self.wait_healthy(probe)
         if p["htpasswd"]:
             anonymous = RegistryProbe(p["health_address"], p["port"], p["domain"], ca_pem=p["ca_cert"],
-                                       tls=bool(p["tls_cert"]))
+                                      tls=bool(p["tls_cert"]))
             status, _h, _b = anonymous.request("/v2/")
             if status != 401:
                 self.fail("the registry answers GET /v2/ without credentials with HTTP %d, not 401: auth is not on" % status)
         try:
-            self.result["catalog"] = sorted(client.catalog())
-            missing = missing_images(client, refs) if p["check_images"] else []
+            self.result["catalog"] = sorted(probe.catalog())
+            missing = missing_images(probe, refs) if p["check_images"] else []
         except (OSError, ssl.SSLError, RegistryAPIError, ValueError) as exc:
             self.fail("cannot read the catalog of %s:%d: %s" % (p["domain"], p["port"], exc))
         self.result["checked"] = True
@@ -365,13 +365,13 @@ class Registry:
             self.fail("the registry %s:%d does not serve %d image(s) that the cluster image lists: %s"
                       % (p["domain"], p["port"], len(missing), ", ".join(missing)))
 
-    def wait_healthy(self, client):
+    def wait_healthy(self, probe):
         p = self.p
         deadline = time.monotonic() + p["timeout"]
         last = None
         while True:
             try:
-                status, _headers, body = client.request("/v2/")
+                status, _headers, body = probe.request("/v2/")
                 if status == 200:
                     return
                 if status == 401:
