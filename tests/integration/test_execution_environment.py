@@ -47,8 +47,12 @@ def names(lines):
 
 
 def dev_pin(name):
-    with open(os.path.join(ROOT, "requirements-dev.txt"), encoding="utf-8") as f:
-        return next(line.split("==")[1].strip() for line in f if line.lower().startswith(name + "=="))
+    """The pin of name in requirements.txt or requirements-dev.txt (which includes it)."""
+    lines = []
+    for path in ("requirements.txt", "requirements-dev.txt"):
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            lines += f.readlines()
+    return next(line.split("==")[1].split("#")[0].strip() for line in lines if line.lower().startswith(name + "=="))
 
 
 @pytest.fixture(scope="module")

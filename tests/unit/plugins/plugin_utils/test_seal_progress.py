@@ -47,10 +47,10 @@ def feed(prog, *events):
     (None, "Distribute the cluster image rootfs (skipped where the digest marker matches)", "distribute"),
     ("Private registry on master0 (every master with ha), before any k3s pulls from it", None, "registry"),
     ("Initialise the cluster on its first server (never twice)", None, "init"),
-    ("Join the other servers, one at a time", None, "join servers"),
-    ("Join the agents", None, "join agents"),
+    ("Join the other masters, one at a time", None, "join servers"),
+    ("Join the nodes", None, "join agents"),
     ("Labels, taints, health gates, kubeconfig, record", None, "gates"),
-    ("Upgrade the agents in batches of 2", None, "upgrade agents"),
+    ("Upgrade the nodes in batches of 2", None, "upgrade agents"),
     ("Reset hosts", None, "reset"),
     ("Something New", None, "something new"),
     (None, "Some task", None),
@@ -75,7 +75,7 @@ def test_hosts_of_pattern(pattern, hosts):
 def test_done_counts_advance_per_step_and_the_slow_host_is_the_one_not_answering():
     clock = Clock()
     prog = sp.Progress(GROUPS, clock=clock)
-    recs = feed(prog, play("Join the agents", "node"), task("Install k3s", "u1"), start("n1"), start("n2"))
+    recs = feed(prog, play("Join the nodes", "node"), task("Install k3s", "u1"), start("n1"), start("n2"))
     assert [r["event"] for r in recs] == ["phase_start", "task_start"]
     assert (recs[0]["phase"], recs[0]["done"], recs[0]["total"]) == ("join agents", 0, 2)
     clock.now += 1.0
@@ -91,7 +91,7 @@ def test_done_counts_advance_per_step_and_the_slow_host_is_the_one_not_answering
 
 def test_serial_batches_accumulate_done_hosts():
     prog = sp.Progress({"master": ["m1", "m2", "m3"]}, clock=Clock())
-    feed(prog, play("Join the other servers, one at a time", "master"))
+    feed(prog, play("Join the other masters, one at a time", "master"))
     for host in ("m1", "m2", "m3"):  # serial: 1 -> the same two tasks again for each batch
         feed(prog, task("Server", "u1"), start(host), ok(host), task("Wait", "u2"), start(host), ok(host))
         assert prog.current.done == ["m1", "m2", "m3"].index(host) + 1
@@ -113,7 +113,7 @@ def test_phase_end_on_next_play_and_stats():
 
 def test_failure_names_host_task_and_message():
     prog = sp.Progress(GROUPS, clock=Clock())
-    feed(prog, play("Join the agents", "node"), task("Install k3s", "u1"), start("n1"))
+    feed(prog, play("Join the nodes", "node"), task("Install k3s", "u1"), start("n1"))
     recs = feed(prog, {"event": "runner_on_failed", "event_data": {
         "host": "n1", "task": "Install k3s", "res": {"msg": "k3s did not start\nmore lines", "changed": False}}})
     assert recs[0]["status"] == "failed"
@@ -151,7 +151,7 @@ def test_plain_view_lines():
     prog = sp.Progress(GROUPS, clock=clock)
     lines = []
     view = sp.PlainView(prog, lines.append)
-    for event in (play("Join the agents", "node"), task("Install k3s", "u1"), start("n1"), start("n2"), ok("n1")):
+    for event in (play("Join the nodes", "node"), task("Install k3s", "u1"), start("n1"), start("n2"), ok("n1")):
         for rec in prog.handle(event):
             view.record(rec)
     clock.now += 3
@@ -168,7 +168,7 @@ def test_json_view_is_one_object_per_line():
     prog = sp.Progress(GROUPS, clock=Clock())
     lines = []
     view = sp.JsonView(prog, lines.append)
-    for event in (play("Join the agents", "node"), task("Install k3s", "u1"), start("n1"), ok("n1", changed=True)):
+    for event in (play("Join the nodes", "node"), task("Install k3s", "u1"), start("n1"), ok("n1", changed=True)):
         for rec in prog.handle(event):
             view.record(rec)
     objects = [json.loads(line) for line in lines]
@@ -183,7 +183,7 @@ def test_live_view_renders_phases_bars_and_the_slow_host():
     console = rich.Console(record=True, width=120, force_terminal=False)
     view = sp.LiveView(prog, "run k3s:v1.25.3", console=console)
     for event in (play("Prepare hosts", "master:node"), task("Prepare", "u0"), start("m1"), ok("m1"),
-                  play("Join the agents", "node"), task("Install k3s", "u1"), start("n1"), start("n2"), ok("n1")):
+                  play("Join the nodes", "node"), task("Install k3s", "u1"), start("n1"), start("n2"), ok("n1")):
         for rec in prog.handle(event):
             view.record(rec)
     clock.now += 4
@@ -198,10 +198,23 @@ def test_a_phase_whose_every_result_was_skipped_says_so():
     lines = []
     view = sp.PlainView(prog, lines.append)
     skipped = {"event": "runner_on_skipped", "event_data": {"host": "m1", "task": "Server"}}
-    for event in (play("Upgrade the servers, one at a time", "master"), task("Server", "u1"), start("m1"), skipped,
-                  play("Join the agents", "node"), task("Agent", "u2"), start("n1"), ok("n1")):
+    for event in (play("Upgrade the masters, one at a time", "master"), task("Server", "u1"), start("m1"), skipped,
+                  play("Join the nodes", "node"), task("Agent", "u2"), start("n1"), ok("n1")):
         for rec in prog.handle(event):
             view.record(rec)
     assert lines == ["[   0.0s] upgrade servers: started (1 hosts)", "[   0.0s] upgrade servers: skipped (nothing to do)",
                      "[   0.0s] join agents: started (2 hosts)"]
     assert prog.current.as_dict(0)["skipped"] is False
+
+
+@pytest.mark.parametrize("playbook", ["run.yml", "upgrade.yml", "apply.yml", "delete.yml", "reset.yml", "prologue.yml"])
+def test_every_play_of_the_collections_playbooks_has_a_named_phase(playbook):
+    """A play renamed in a playbook must be renamed in PLAY_PHASES too, or the view would show it
+    under its raw name (lower-cased) instead of its phase."""
+    import yaml
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    with open(os.path.join(root, "playbooks", playbook), encoding="utf-8") as f:
+        plays = [p for p in yaml.safe_load(f) if "hosts" in p]
+    for play in plays:
+        assert any(play["name"].startswith(start) for _phase, start in sp.PLAY_PHASES), play["name"]
