@@ -200,8 +200,9 @@ class NodeManager:
         if not self.module.check_mode:
             rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
                                         "--timeout=%ds" % self.p["delete_timeout"])
-            if rc != 0:
-                left = self.node()
+            # observed, not assumed: a Node still marked for deletion is held whatever kubectl said
+            left = self.node()
+            if rc != 0 or (left is not None and left["deleting"]):
                 if left is not None and left["deleting"]:
                     self.fail("the Node is still there %ss after its deletion, held by finalizer(s) %s%s; it goes when "
                               "k3s releases it (run again to wait longer)"

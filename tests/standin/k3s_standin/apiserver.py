@@ -1135,8 +1135,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if verb == "delete":
             self._body()
             if node and not dry:
-                c.delete_node(name)
-                return self._send(200, success(res, name, {}))
+                # kube-apiserver: an object finalizers hold comes back marked (200, the object, so
+                # that kubectl waits on its uid); one deleted at once as a Status naming its uid
+                out = c.delete_node(name)
+                if out["metadata"].get("finalizers"):
+                    return self._send(200, out)
+                return self._send(200, success(res, name, out))
             if pod and not dry:
                 c.delete_pod(ns, name)
                 return self._send(200, success(res, name, {}))

@@ -63,7 +63,7 @@ def run(run_main, monkeypatch, cluster, tmp_path, state, check=False, **extra):
 
 @pytest.mark.parametrize("state, actions, verbs", [
     ("drained", ["cordon", "drain"], ["get", "cordon", "drain"]),
-    ("absent", ["drain", "delete"], ["get", "drain", "delete"]),
+    ("absent", ["drain", "delete"], ["get", "drain", "delete", "get"]),
 ])
 def test_check_apply_idempotent(run_main, monkeypatch, fake_runner, tmp_path, state, actions, verbs):
     cluster = Cluster(fake_runner)
@@ -120,7 +120,7 @@ def test_an_etcd_node_k3s_releases_reports_its_member_removed(run_main, monkeypa
     cluster.etcd()
     out = run(run_main, monkeypatch, cluster, tmp_path, "absent", drain=False)
     assert out["actions"] == ["delete", "etcd_member_removed"] and out["etcd_member"] == NAME + "-0a1b2c3d"
-    assert cluster.verbs() == ["get", "delete"] and cluster.node is None
+    assert cluster.verbs() == ["get", "delete", "get"] and cluster.node is None
 
 
 def test_an_etcd_node_k3s_holds_fails_naming_the_finalizer_and_a_rerun_waits_again(
