@@ -321,12 +321,9 @@ class K3sRuntime:
     def release_version(self):
         """The k3s version of the rootfs binary (what will run), from `bin/k3s --version`."""
         binary = os.path.join(self.p["rootfs"], "bin", "k3s")
-        rc, out, err = self.runner.run([binary, "--version"])
-        words = out.split() if rc == 0 and out else []
-        version = words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else None
+        version = k3s_host.version(self.runner, binary)
         if not version:
-            raise ModuleFailure("cannot tell the k3s version of %s (%s --version: %s)"
-                                % (binary, binary, (err or out).strip() or "rc %d" % rc))
+            raise ModuleFailure("cannot tell the k3s version of %s (%s --version)" % (binary, binary))
         return version
 
     def server_token_path(self):
