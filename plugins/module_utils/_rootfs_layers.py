@@ -110,6 +110,12 @@ def blob_data(storage, digest):
     return os.path.join(storage, STORAGE, "blobs", "sha256", hexd[:2], hexd, "data")
 
 
+def open_blob(storage, desc):
+    """The kept blob of the layer desc, opened for reading."""
+    path = blob_data(storage, desc["digest"])
+    return open(path, "rb")  # pylint: disable=consider-using-with
+
+
 def blob_link(storage, digest):
     hexd = hex_of(digest, "layer")
     return os.path.join(storage, STORAGE, "repositories", REPOSITORY, "_layers", "sha256", hexd, "link")

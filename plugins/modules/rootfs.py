@@ -238,7 +238,7 @@ class RootfsInstaller:
     def opener(self):
         p = self.p
         if p["storage"]:
-            return lambda desc: open(rl.blob_data(p["storage"], desc["digest"]), "rb")
+            return lambda desc: rl.open_blob(p["storage"], desc)
         if p["source"] == "controller":
             def from_shipped(desc):
                 path = (p["shipped"] or {}).get(desc["digest"])
