@@ -35,7 +35,8 @@ options:
     description:
       - The rootfs on the controller, a directory (a tar of it is made once per digest, next to
         it) or a tar archive. The action plugin ships it and hands the module the host's copy.
-      - Required with O(state=present).
+      - Required with O(state=present). When it is C(<store>/rootfs/<hex of digest>) of an image in
+        the controller's store, the image's layers are distributed instead (O(layers)).
     type: path
   digest:
     description: Digest of the cluster image (C(sha256:...)). Required unless O(state=absent).
@@ -64,11 +65,35 @@ options:
         there, verified, under the repository C(seal/rootfs-layers).
     type: path
   registry:
-    description:
-      - With O(source=registry), the registry to fetch the layers from - C(address) and C(port) to
-        dial, C(domain) its TLS name, C(ca_file) the CA on this host, C(tls) (default true),
-        C(username) and C(password) (this host's pull credentials from the inventory; never logged).
+    description: With O(source=registry), the registry to fetch the layers from.
     type: dict
+    suboptions:
+      address:
+        description: Address to dial (the seed's).
+        type: str
+      port:
+        description: Port of the registry.
+        type: int
+      domain:
+        description: The registry's TLS name (checked against its certificate).
+        type: str
+      ca_file:
+        description: The registry's CA on this host.
+        type: path
+      tls:
+        description: Whether the registry speaks TLS.
+        type: bool
+        default: true
+      username:
+        description: This host's pull user (from the inventory).
+        type: str
+      password:
+        description: This host's pull password (from the inventory; never logged, written nowhere).
+        type: str
+      timeout:
+        description: Seconds to wait on the registry per connection.
+        type: int
+        default: 30
   layers:
     description: Set by the action plugin - the image's layers (digest, size, top-level names).
     type: list
@@ -286,7 +311,7 @@ def main():
             role=dict(type="str", default="registry", choices=["agent", "server", "registry"]),
             source=dict(type="str", default="controller", choices=["controller", "registry"]),
             storage=dict(type="path"),
-            registry=dict(type="dict", no_log=False, options=dict(
+            registry=dict(type="dict", options=dict(
                 address=dict(type="str"), port=dict(type="int"), domain=dict(type="str"),
                 ca_file=dict(type="path"), tls=dict(type="bool", default=True),
                 username=dict(type="str", no_log=True), password=dict(type="str", no_log=True),

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_runtime_seam import build_image  # noqa: E402  pylint: disable=wrong-import-position
+from test_runtime_seam import build_image, fake_runtime_env  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_DIST_FLEET", "dist")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", re.M)
@@ -41,10 +41,7 @@ def cluster():
     work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
     state = fleet.up(NAME, masters=1, nodes=2, cluster_image="fake:v1")
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-        env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-                   ANSIBLE_ROLES_PATH=os.path.join(ROOT, "tests", "runtimes"))
+        env = fake_runtime_env(work)
         digest = build_image(env["SEAL_IMAGE_STORE"], "fake", "fake:v1")
         first = play(state, env)
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]

@@ -4,7 +4,7 @@ that stands for the host's tmp, and the host half is the real module run as Ansi
 mode makes no tar and ships nothing, apply ships <rootfs>.sha256-<hex>.tar with its recorded sha256,
 a converged host gets no copy, a new digest ships a new tar, and a tampered tar is made again."""
 import os
-import shutil
+
 import pytest
 
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import sha256_file

@@ -29,8 +29,8 @@ def build(tmp_path, k3s, name):
     (ctx / "Metadata").write_text('{"ClusterRuntime": "k3s"}')
     (ctx / "Kubefile").write_text(KUBEFILE)
     store = Store(str(tmp_path / "store"))
-    desc, _ = Builder(store, str(ctx)).build("k3s:" + name)
-    rootfs, _ = extract(store, desc)
+    desc, _before = Builder(store, str(ctx)).build("k3s:" + name)
+    rootfs, _new = extract(store, desc)
     layers = store.manifest(desc)["layers"]
     return rootfs, desc["digest"], {top: layer["digest"] for top, layer in zip(("Metadata", "bin", "images", "registry"), layers)}
 
@@ -112,8 +112,8 @@ def test_upgrade_moves_only_the_changed_layer(tmp_path, act):
     # the same context with only the binary changed: the images layer is the same blob
     ctx = tmp_path / "ctx-one"
     (ctx / "bin" / "k3s").write_bytes(b"k3s two")
-    desc, _ = Builder(store, str(ctx)).build("k3s:two")
-    rootfs2, _ = extract(store, desc)
+    desc, _before = Builder(store, str(ctx)).build("k3s:two")
+    rootfs2, _new = extract(store, desc)
     layers2 = store.manifest(desc)["layers"]
     assert layers2[2]["digest"] == layer["images"] and layers2[1]["digest"] != layer["bin"]
     upgraded, log = act({"src": rootfs2, "digest": desc["digest"], "dest": str(server), "role": "server"})
