@@ -6,13 +6,16 @@ archive only to hosts whose marker differs (one task per host, no copy when conv
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import StoreError, rootfs_archive, sha256_file
-from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, Writer
+from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers as rl
+from ansible_collections.seal.cluster.plugins.module_utils._digest import DigestError, hex_of
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError, rootfs_archive, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, Writer, top_names
 
 
 def _recorded(archive):
@@ -65,6 +68,43 @@ def archive_of(src, digest):
     return archive
 
 
+def image_layers(src, digest):
+    """[{digest, size, tops}] of the image whose extracted rootfs is src (<store>/rootfs/<hex>),
+    or None when src is not an image's rootfs in a store (then the whole rootfs is shipped).
+    Every blob is verified and listed once per image (<src>.layers.json, made under a lock)."""
+    try:
+        hexd = hex_of(digest, "rootfs digest")
+    except DigestError:
+        return None
+    src = src.rstrip("/")
+    if os.path.basename(src) != hexd or os.path.basename(os.path.dirname(src)) != "rootfs":
+        return None
+    store = Store(os.path.dirname(os.path.dirname(src)))
+    if not store.has_blob(digest):
+        return None
+    cache = src + ".layers.json"
+    with open(cache + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(cache, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            pass
+        try:
+            manifest = store.manifest({"digest": digest})
+            layers = []
+            for layer in manifest.get("layers", []):
+                path = store.verify_blob(layer["digest"], layer.get("size"))
+                tops = sorted(top_names(path, "layer %s" % layer["digest"]))
+                layers.append({"digest": layer["digest"], "size": os.path.getsize(path), "tops": tops})
+        except (StoreError, ArchiveError) as exc:
+            raise AnsibleActionFail("rootfs: image %s: %s" % (digest, exc)) from exc
+        with open(cache + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(layers, f)
+        os.replace(cache + ".tmp", cache)
+    return layers
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
 
@@ -81,6 +121,9 @@ class ActionModule(ActionBase):
         # in check mode the rootfs may not be extracted yet (check mode does not write the cache)
         if not src or (not os.path.exists(src) and not self._task.check_mode):
             raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
+        layers = image_layers(src, args["digest"]) if os.path.isdir(src) else None
+        if layers is not None:
+            return self.run_layers(result, args, src, layers, task_vars)
         held = self._execute_module(module_name="seal.cluster.rootfs_info", module_args={"dest": args.get("dest")},
                                     task_vars=task_vars)
         if held.get("failed"):
@@ -104,3 +147,60 @@ class ActionModule(ActionBase):
             result["diff"] = {"before": "digest %s\n" % query.get("previous_digest"), "after": "digest %s\n" % args.get("digest")}
         self._remove_tmp_path(tmpdir)
         return result
+
+    def run_layers(self, result, args, src, layers, task_vars):
+        """The layered image: ask the host what it holds (one module call on a converged host),
+        ship over the connection only the blobs the host lacks (source controller), or let the
+        host fetch them from the cluster's registry (source registry)."""
+        module = "seal.cluster.rootfs"
+        role, storage = args.get("role", "registry"), args.get("storage")
+        args = dict(args, layers=layers)
+        args.pop("src", None)
+        held = self._execute_module(module_name="seal.cluster.rootfs_info",
+                                    module_args={"dest": args["dest"], "role": role, "storage": storage}, task_vars=task_vars)
+        if held.get("failed"):
+            result.update(held)
+            return result
+        diff = {"before": "digest %s\n" % held.get("digest"), "after": "digest %s\n" % args["digest"]}
+        if rl.converged(held, args["digest"], layers, storage):
+            result.update(changed=False, digest=held.get("digest"), previous_digest=held.get("digest"),
+                          transferred=False, fetched=[], damaged=[])
+            return result
+        include, exclude = rl.role_paths(role)
+        needed = self.blobs_to_ship(held, args, layers, include, exclude, storage)
+        if self._task.check_mode:
+            result.update(changed=True, digest=args["digest"], previous_digest=held.get("digest"), transferred=bool(needed),
+                          fetched=needed, damaged=held.get("damaged", []))
+            if self._task.diff:
+                result["diff"] = diff
+            return result
+        tmpdir = None
+        shipped = {}
+        if needed:
+            tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+            store = Store(os.path.dirname(os.path.dirname(src.rstrip("/"))))
+            for digest in needed:
+                remote = self._connection._shell.join_path(tmpdir, "layer-" + hex_of(digest))
+                self._transfer_file(store.blob_path(digest), remote)
+                shipped[digest] = remote
+            self._fixup_perms2([tmpdir] + list(shipped.values()))
+        try:
+            result.update(self._execute_module(module_name=module, module_args=dict(args, shipped=shipped), task_vars=task_vars))
+        finally:
+            if tmpdir:
+                self._remove_tmp_path(tmpdir)
+        result["previous_digest"] = held.get("digest")
+        if self._task.diff:
+            result["diff"] = diff
+        return result
+
+    @staticmethod
+    def blobs_to_ship(held, args, layers, include, exclude, storage):
+        """The blobs the controller sends this host: on the seed every blob it does not keep
+        intact; with source controller the layers the host must fetch; none from the registry."""
+        if storage:
+            return [d["digest"] for d in layers if d["digest"] not in held.get("blobs", [])]
+        if args.get("source", "controller") != "controller":
+            return []
+        plan = rl.LayerBuilder(args["dest"], args["digest"], layers, include, exclude).plan(held)
+        return [desc["digest"] for desc, action in plan if action == "fetch"]

@@ -169,6 +169,25 @@ class RegistryProbe:
         finally:
             conn.close()
 
+    def stream(self, path):
+        """The answer to GET path as a readable stream (closed by its close()), for a 200;
+        RegistryAPIError naming the status otherwise. Nothing is held in memory."""
+        conn = self._connection()
+        headers = {"Host": "%s:%d" % (self.domain, self.port), "User-Agent": "seal.cluster"}
+        if self.auth:
+            headers["Authorization"] = self.auth
+        try:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+        if resp.status != 200:
+            body = resp.read(200)
+            conn.close()
+            raise RegistryAPIError("GET %s: HTTP %d %s" % (path, resp.status, body.decode("utf-8", "replace")))
+        return _Answer(resp, conn)
+
     def catalog(self):
         """Every repository name, following the Link pagination."""
         repos, path = [], "/v2/_catalog?n=1000"
@@ -197,6 +216,17 @@ class RegistryProbe:
 
 class RegistryAPIError(RuntimeError):
     pass
+
+
+class _Answer:
+    def __init__(self, resp, conn):
+        self.resp, self.conn = resp, conn
+
+    def read(self, n=-1):
+        return self.resp.read(n)
+
+    def close(self):
+        self.conn.close()
 
 
 def missing_images(client, refs):

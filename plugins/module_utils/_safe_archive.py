@@ -182,6 +182,8 @@ class Extractor:
         if not os.path.isdir(self.root):
             raise ArchiveError("extraction target %s is not a directory" % target)
         self.links = {}
+        self.written = []  # names of the non-directory entries written, in order (apply() after apply())
+        self.whiteouts = 0  # whiteouts applied
 
     def _path(self, parts):
         return os.path.join(self.root, *parts) if parts else self.root
@@ -204,26 +206,34 @@ class Extractor:
                 _fail(label, name, "needs %r to be a directory, but it is a file" % "/".join(parts[:i + 1]))
         return path
 
-    def apply(self, archive, label="archive", whiteouts=False):
+    def apply(self, archive, label="archive", whiteouts=False, select=None):
+        """Extract archive; with select, only the members whose checked name (``a/b``, no
+        ``./``) select(name) accepts are written (the others are still read and checked)."""
         with _Opened(archive, label) as tar:
             for member in tar:
-                self._member(tar, member, label, whiteouts)
+                self._member(tar, member, label, whiteouts, select)
 
-    def _member(self, tar, member, label, whiteouts):
+    def _member(self, tar, member, label, whiteouts, select=None):
         name = member.name
         parts = member_parts(name, label)
         kind = _kind(member, label)
         if whiteouts:
             wh = _whiteout(parts, label, name)
             if wh:
-                self._apply_whiteout(wh, label, name)
+                if select is None or not wh[1] or select("/".join(wh[1])):
+                    self.whiteouts += 1
+                    self._apply_whiteout(wh, label, name)
                 return
+        if select is not None and parts and not select("/".join(parts)):
+            return
         if not parts:
             if kind != "dir":
                 _fail(label, name, "names the target itself")
             return
         parent = self._dir(parts[:-1], label, name, create=True)
         path = os.path.join(parent, parts[-1])
+        if kind != "dir":
+            self.written.append("/".join(parts))
         existing = _lstat(path)
         if kind == "dir":
             if existing is None or not stat.S_ISDIR(existing.st_mode):
@@ -296,6 +306,19 @@ def extract(archive, target, label=None, whiteouts=False):
     extractor = Extractor(target)
     extractor.apply(archive, label or str(archive), whiteouts)
     extractor.finish()
+
+
+def top_names(archive, label=None):
+    """The first components of the member names of archive (checked as extraction checks them;
+    whiteouts count under the name they sit in)."""
+    label = label or str(archive)
+    tops = set()
+    with _Opened(archive, label) as tar:
+        for member in tar:
+            parts = member_parts(member.name, label)
+            if parts:
+                tops.add(parts[0])
+    return tops
 
 
 def read_member(archive, name, limit, label=None):

@@ -21,6 +21,13 @@ description:
     links leading out of the rootfs, devices and FIFOs are refused; setuid/setgid/sticky bits and
     group/other write permissions are dropped; nothing is written through a symlink.
   - The action plugin part runs on the controller (it reads O(src)); the module part runs on the host.
+  - When O(src) is the rootfs directory of an image in the controller's store, the host's rootfs is
+    built from the image's layers instead (docs/distribution.md) - each layer's digest is checked,
+    only the layers the host lacks (or whose files are damaged) are fetched, only the paths of the
+    host's O(role) are written, and a blob comes either from the controller over the connection
+    (O(source=controller)) or from the cluster's registry (O(source=registry)). With O(storage)
+    (the seed, the first registry host) the blobs are kept in the registry's storage, where the
+    other hosts fetch them.
 extends_documentation_fragment:
   - seal.cluster.attributes
 options:
@@ -28,7 +35,8 @@ options:
     description:
       - The rootfs on the controller, a directory (a tar of it is made once per digest, next to
         it) or a tar archive. The action plugin ships it and hands the module the host's copy.
-      - Required with O(state=present).
+      - Required with O(state=present). When it is C(<store>/rootfs/<hex of digest>) of an image in
+        the controller's store, the image's layers are distributed instead (O(layers)).
     type: path
   digest:
     description: Digest of the cluster image (C(sha256:...)). Required unless O(state=absent).
@@ -37,6 +45,62 @@ options:
     description: Directory on the host that holds the rootfs.
     type: path
     required: true
+  role:
+    description:
+      - What this host gets of a layered image - V(agent) the paths C(bin), C(Metadata) and
+        C(Kubefile); V(server) everything but C(registry); V(registry) everything.
+    type: str
+    choices: [agent, server, registry]
+    default: registry
+  source:
+    description:
+      - Where the layers come from - V(controller) over the connection (the seed, a single-host
+        cluster, an external registry), V(registry) from the cluster's registry described by O(registry).
+    type: str
+    choices: [controller, registry]
+    default: controller
+  storage:
+    description:
+      - The seed's registry storage (C(<data_root>/<cluster>/registry)) - every layer blob is kept
+        there, verified, under the repository C(seal/rootfs-layers).
+    type: path
+  registry:
+    description: With O(source=registry), the registry to fetch the layers from.
+    type: dict
+    suboptions:
+      address:
+        description: Address to dial (the seed's).
+        type: str
+      port:
+        description: Port of the registry.
+        type: int
+      domain:
+        description: The registry's TLS name (checked against its certificate).
+        type: str
+      ca_file:
+        description: The registry's CA on this host.
+        type: path
+      tls:
+        description: Whether the registry speaks TLS.
+        type: bool
+        default: true
+      username:
+        description: This host's pull user (from the inventory).
+        type: str
+      password:
+        description: This host's pull password (from the inventory; never logged, written nowhere).
+        type: str
+      timeout:
+        description: Seconds to wait on the registry per connection.
+        type: int
+        default: 30
+  layers:
+    description: Set by the action plugin - the image's layers (digest, size, top-level names).
+    type: list
+    elements: dict
+  shipped:
+    description: Set by the action plugin - the host paths of the blobs it sent, by digest.
+    type: dict
   state:
     description:
       - V(present) puts the rootfs in place; V(absent) removes O(dest).
@@ -76,9 +140,19 @@ previous_digest:
   returned: always
   type: str
 transferred:
-  description: Whether the archive was sent to the host.
+  description: Whether the archive (or any layer) was sent to or fetched by the host.
   returned: always
   type: bool
+fetched:
+  description: Digests of the layers fetched (or that would be, in check mode).
+  returned: when the image is layered
+  type: list
+  elements: str
+damaged:
+  description: Digests of the layers whose files were not as recorded (healed by this run).
+  returned: when the image is layered
+  type: list
+  elements: str
 """
 
 import os
@@ -90,6 +164,8 @@ from ansible_collections.seal.cluster.plugins.module_utils._digest import Digest
 from ansible_collections.seal.cluster.plugins.module_utils._digest import check as check_digest
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import remove_path
+from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers as rl
+from ansible_collections.seal.cluster.plugins.module_utils._registry_server import RegistryAPIError, RegistryProbe
 from ansible_collections.seal.cluster.plugins.module_utils._rootfs_marker import marker_path, read_marker
 from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, extract
 
@@ -115,6 +191,8 @@ class RootfsInstaller:
             check_digest(self.p["digest"], "rootfs: digest")
         except DigestError as exc:
             raise ModuleFailure(str(exc)) from exc
+        if self.p["layers"] is not None:
+            return self.run_layers(result)
         if before == self.p["digest"]:
             return result
         archive = self.p["src"]
@@ -142,6 +220,78 @@ class RootfsInstaller:
         result.update(changed=True, digest=self.p["digest"], transferred=True)
         return result
 
+    def run_layers(self, result):
+        p = self.p
+        include, exclude = rl.role_paths(p["role"])
+        layers = p["layers"]
+        for desc in layers:
+            try:
+                check_digest(desc.get("digest"), "rootfs: layer")
+            except DigestError as exc:
+                raise ModuleFailure(str(exc)) from exc
+        report = rl.check(p["dest"], p["digest"], include, exclude, p["storage"])
+        result["damaged"] = report["damaged"]
+        if rl.converged(report, p["digest"], layers, p["storage"]):
+            result["fetched"] = []
+            return result
+        builder = rl.LayerBuilder(p["dest"], p["digest"], layers, include, exclude, p["storage"], self.opener())
+        planned = [desc["digest"] for desc, action in builder.plan(report) if action == "fetch"]
+        result.update(changed=True, digest=p["digest"], fetched=planned)
+        if self.module.check_mode:
+            return result
+        try:
+            if p["storage"]:
+                self.keep_blobs(report)
+            result["fetched"] = builder.build(report)
+        except (rl.LayerError, ArchiveError, OSError) as exc:
+            raise ModuleFailure("rootfs: building %s from the layers of %s failed: %s" % (p["dest"], p["digest"], exc)) from exc
+        result["transferred"] = bool(result["fetched"] or p["shipped"])
+        return result
+
+    def keep_blobs(self, report):
+        """The seed keeps every blob of the image in the registry's storage (shipped ones moved there)."""
+        for desc in self.p["layers"]:
+            digest = desc["digest"]
+            if digest in report["blobs"]:
+                continue
+            shipped = (self.p["shipped"] or {}).get(digest)
+            if not shipped or not os.path.isfile(shipped):
+                raise ModuleFailure("rootfs: layer %s is neither kept in %s nor shipped (use the action plugin)"
+                                    % (digest, self.p["storage"]))
+            rl.keep_blob(self.p["storage"], digest, shipped)
+
+    def opener(self):
+        p = self.p
+        if p["storage"]:
+            return lambda desc: rl.open_blob(p["storage"], desc)
+        if p["source"] == "controller":
+            def from_shipped(desc):
+                path = (p["shipped"] or {}).get(desc["digest"])
+                if not path or not os.path.isfile(path):
+                    raise rl.LayerError("layer %s was not shipped (use the action plugin)" % desc["digest"])
+                return open(path, "rb")
+            return from_shipped
+        reg = p["registry"] or {}
+        for key in ("address", "port", "domain"):
+            if not reg.get(key):
+                raise ModuleFailure("rootfs: source=registry needs registry.%s" % key)
+        ca_pem = None
+        if reg.get("tls", True) and reg.get("ca_file"):
+            with open(reg["ca_file"], encoding="utf-8") as f:
+                ca_pem = f.read()
+        probe = RegistryProbe(reg["address"], int(reg["port"]), reg["domain"], ca_pem=ca_pem,
+                              username=reg.get("username"), password=reg.get("password"),
+                              tls=reg.get("tls", True), timeout=int(reg.get("timeout", 30)))
+        where = "%s:%s (%s)" % (reg["address"], reg["port"], reg["domain"])
+
+        def from_registry(desc):
+            try:
+                return probe.stream("/v2/%s/blobs/%s" % (rl.REPOSITORY, desc["digest"]))
+            except (OSError, RegistryAPIError) as exc:
+                raise rl.LayerError("the cluster registry at %s did not serve layer %s: %s (is the registry host up? "
+                                    "a re-run fetches what is missing)" % (where, desc["digest"], exc)) from exc
+        return from_registry
+
     def unpack(self, archive, staging):
         """Through the collection's one safe extraction helper (links, hard links and names
         confined to staging, no devices, no setuid bits)."""
@@ -158,8 +308,18 @@ def main():
             digest=dict(type="str"),
             dest=dict(type="path", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
+            role=dict(type="str", default="registry", choices=["agent", "server", "registry"]),
+            source=dict(type="str", default="controller", choices=["controller", "registry"]),
+            storage=dict(type="path"),
+            registry=dict(type="dict", options=dict(
+                address=dict(type="str"), port=dict(type="int"), domain=dict(type="str"),
+                ca_file=dict(type="path"), tls=dict(type="bool", default=True),
+                username=dict(type="str", no_log=True), password=dict(type="str", no_log=True),
+                timeout=dict(type="int", default=30))),
+            layers=dict(type="list", elements="dict"),
+            shipped=dict(type="dict"),
         ),
-        required_if=[("state", "present", ("digest", "src"))],
+        required_if=[("state", "present", ("digest",))],
         supports_check_mode=True,
     )
     try:

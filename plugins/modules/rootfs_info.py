@@ -24,6 +24,16 @@ options:
     description: Directory on the host that holds the rootfs.
     type: path
     required: true
+  role:
+    description:
+      - With a layered image, the host's role (see M(seal.cluster.rootfs)); the report then says
+        which layers are intact (files as recorded, by sha256 when their stat changed) and, with
+        O(storage), which blobs the seed keeps intact.
+    type: str
+    choices: [agent, server, registry]
+  storage:
+    description: The seed's registry storage where the layer blobs are kept.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -38,6 +48,21 @@ digest:
   description: Digest of the cluster image whose rootfs is at O(dest), V(null) when there is none (or it is incomplete).
   returned: always
   type: str
+intact:
+  description: With O(role), digests of the layers whose files are as recorded.
+  returned: with O(role)
+  type: list
+  elements: str
+damaged:
+  description: With O(role), digests of the layers with a missing or changed file (paths sealer Config documents wrote are not checked).
+  returned: with O(role)
+  type: list
+  elements: str
+blobs:
+  description: With O(storage), digests of the layer blobs kept intact in the registry storage.
+  returned: with O(role)
+  type: list
+  elements: str
 exists:
   description: Whether O(dest) exists (a directory without marker is a rootfs M(seal.cluster.rootfs) replaces).
   returned: always
@@ -48,19 +73,25 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers as rl
 from ansible_collections.seal.cluster.plugins.module_utils._rootfs_marker import read_marker
 
 
-def rootfs_report(dest):
-    return {"changed": False, "digest": read_marker(dest), "exists": os.path.lexists(dest)}
+def rootfs_report(dest, role=None, storage=None):
+    if role is None:
+        return {"changed": False, "digest": read_marker(dest), "exists": os.path.lexists(dest)}
+    include, exclude = rl.role_paths(role)
+    return dict(rl.check(dest, None, include, exclude, storage), changed=False, exists=os.path.lexists(dest))
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(dest=dict(type="path", required=True)),
+        argument_spec=dict(dest=dict(type="path", required=True),
+                           role=dict(type="str", choices=["agent", "server", "registry"]),
+                           storage=dict(type="path")),
         supports_check_mode=True,
     )
-    module.exit_json(**rootfs_report(module.params["dest"]))
+    module.exit_json(**rootfs_report(module.params["dest"], module.params["role"], module.params["storage"]))
 
 
 if __name__ == "__main__":

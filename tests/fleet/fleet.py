@@ -38,8 +38,11 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("SEAL_FLEET_MIRROR", "http://deb.debian.org/debian")
 RECIPE = ("node-packages.txt", "node-setup.sh")
 SSH_TIMEOUT = float(os.environ.get("SEAL_FLEET_SSH_TIMEOUT", "120"))
-BOOT_TIMEOUT = 45.0
 BOOT_ATTEMPTS = 3
+# Nodes boot in waves of this many at once (each worker starts a node and waits until systemd
+# reports the boot finished, then SSH answers): 30 systemd containers booting at once on two
+# cores starve each other, and a fixed SSH timeout then takes a slow boot for a dead one.
+BOOT_WAVE = int(os.environ.get("SEAL_FLEET_BOOT_WAVE", "6"))
 # The fleet is offline: its network is internal (no gateway, no NAT) and without DNS. k3s still
 # needs a default route (flannel takes the interface holding it; docs.k3s.io/installation/airgap,
 # "Default Network Route"), so each node gets one via an address nobody answers for (TEST-NET-3,
@@ -230,21 +233,22 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
         return {"name": host, "ip": ip, "role": role}
 
     def boot(member: tuple) -> dict:
-        # systemd in a container now and then stalls at boot under load (every job waiting);
-        # such a node is replaced rather than waited for.
+        # Wait on systemd (is-system-running --wait), not on a fixed SSH timeout; a container
+        # that stopped or whose systemd did not come up is replaced.
         for attempt in range(BOOT_ATTEMPTS):
-            node = start(*member)
             try:
-                _wait_ssh(node["ip"], key, BOOT_TIMEOUT if attempt < BOOT_ATTEMPTS - 1 else SSH_TIMEOUT)
+                node = start(*member)
+                _wait_booted(node["name"], SSH_TIMEOUT)
+                _wait_ssh(node["ip"], key, SSH_TIMEOUT)
                 return node
             except FleetError as exc:
                 if attempt == BOOT_ATTEMPTS - 1:
                     raise
-                log(f"{node['name']} did not boot ({exc}); replacing it")
-                podman("rm", "-f", "-t", "0", node["name"])
+                log(f"{member[0]} did not boot ({exc}); replacing it")
+                podman("rm", "-f", "-t", "0", member[0], check=False)
         raise FleetError("unreachable")
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(members), 8)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(members), BOOT_WAVE))) as pool:
         result = list(pool.map(boot, members))
     state = {"name": name, "image": ref, "network": network, "key": key, "password": password,
              "nodes": result, "dir": path, "host_extra": host_extra or {}, "spec_extra": spec_extra or {},
@@ -277,6 +281,19 @@ def create_network(name: str, network: str) -> None:
 
 def blackhole_default_route(host: str) -> None:
     podman("exec", host, "ip", "route", "replace", "default", "via", BLACKHOLE_GATEWAY, "dev", "eth0", "onlink")
+
+
+def _wait_booted(host: str, timeout: float) -> None:
+    """Until systemd in the node finished booting (running, or degraded: some unit failed)."""
+    env = dict(os.environ, CONTAINERS_CONF=containers_conf())
+    try:
+        proc = subprocess.run(["podman", "exec", host, "systemctl", "is-system-running", "--wait"], env=env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise FleetError(f"{host}: systemd did not finish booting within {timeout:.0f}s") from None
+    state = proc.stdout.strip()
+    if state not in ("running", "degraded"):
+        raise FleetError(f"{host}: systemd is {state or 'unreachable'} ({proc.stderr.strip()[:200]})")
 
 
 def _wait_ssh(ip: str, key: str, timeout: float = SSH_TIMEOUT) -> None:

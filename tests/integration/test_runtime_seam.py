@@ -54,15 +54,21 @@ def ssh(state, ip, command, check=True):
                           timeout=120, check=check).stdout
 
 
+def fake_runtime_env(work):
+    """ansible-playbook's environment: a store and HOME in work, the fake runtime on the roles path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "tests", "runtimes"))
+    return env
+
+
 @pytest.fixture(scope="module")
 def cluster():
     work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
     state = fleet.up(NAME, masters=1, nodes=1, cluster_image="fake:v1")
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-        env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-                   ANSIBLE_ROLES_PATH=os.path.join(ROOT, "tests", "runtimes"))
+        env = fake_runtime_env(work)
         digests = {"fake": build_image(env["SEAL_IMAGE_STORE"], "fake", "fake:v1"),
                    "k0s": build_image(env["SEAL_IMAGE_STORE"], "k0s", "k0s:v1")}
         yield state, env, digests

@@ -48,7 +48,9 @@ def registry_ips(host):
 def wanted_images(host):
     """(repository, tag) of the cluster image's manifests/imageList, as the registry names them."""
     v = hv(host)
-    text = host.file("%s/%s/rootfs/manifests/imageList" % (v["seal_data_root"], v["seal_cluster_name"])).content_string
+    # agents hold bin/ of the rootfs only (docs/distribution.md): read the list on master0
+    master0 = host.get_host("ansible://" + hv(host)["groups"]["master"][0], ansible_inventory=host.backend.ansible_inventory)
+    text = master0.file("%s/%s/rootfs/manifests/imageList" % (v["seal_data_root"], v["seal_cluster_name"])).content_string
     refs = [Reference.parse(line.strip()) for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return sorted((ref.repository, ref.tag) for ref in refs)
 
