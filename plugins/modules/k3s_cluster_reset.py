@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: k3s_cluster_reset
 short_description: Reset a k3s embedded-etcd cluster to one server (from a snapshot or not) and rejoin the others
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - V(reset), on one server: stops C(k3s.service), runs C(k3s server --cluster-reset) (with
     C(--cluster-reset-restore-path=) O(snapshot) when given) in the foreground with a copy of

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: k3s_etcd_snapshot
 short_description: Take, prune or delete k3s etcd snapshots on a server
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Runs C(k3s etcd-snapshot) on a k3s server with embedded etcd (k3s reads its config.yaml, so
     C(etcd-snapshot-dir) and the etcd client certificates are k3s's own).
