@@ -98,7 +98,7 @@ def cluster():
         os.symlink(os.path.join(ROOT, "playbooks"), os.path.join(work, "playbooks"))
         os.makedirs(os.path.join(work, "group_vars"))
         with open(os.path.join(work, "group_vars", "all.yml"), "w", encoding="utf-8") as f:
-            f.write("seal_etcd_snapshot_schedule_cron: '@every 20s'\nseal_etcd_snapshot_retention: 2\n")
+            f.write("seal_etcd_snapshot_schedule_cron: '@every 1m'\nseal_etcd_snapshot_retention: 2\n")
         env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
                    ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
                    PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""))
