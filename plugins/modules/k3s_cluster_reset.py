@@ -10,18 +10,18 @@ module: k3s_cluster_reset
 short_description: Reset a k3s embedded-etcd cluster to one server (from a snapshot or not) and rejoin the others
 version_added: 0.1.0
 description:
-  - V(reset), on one server: stops C(k3s.service), runs C(k3s server --cluster-reset) (with
+  - V(reset), on one server, stops C(k3s.service), runs C(k3s server --cluster-reset) (with
     C(--cluster-reset-restore-path=) O(snapshot) when given) in the foreground with a copy of
     config.yaml without C(server) (k3s refuses a reset while it is set; the token stays in the
     token file, never on the command line), checks k3s's message that the reset is done, starts
     the service again and waits until the server is ready. Without O(snapshot) this is the
     quorum-loss recovery on the surviving server; with it, the restore of a backup.
-  - V(rejoin), on every other server afterwards, one at a time: stops C(k3s.service), moves
+  - V(rejoin), on every other server afterwards, one at a time, stops C(k3s.service), moves
     C(<data_dir>/server/db) aside to C(<data_dir>/server/db-<unix ts>) (k3s - "Backup and delete
     ${datadir}/server/db on each peer etcd server and rejoin the nodes"), starts the service, which
     joins the reset cluster through its configured C(server), and waits until it is ready.
   - V(healthy) waits until every Node the API lists is Ready (agents reconnect by themselves).
-  - These are operations, not states - every run of V(reset) or V(rejoin) acts.
+  - These are operations, not states; every run of V(reset) or V(rejoin) acts.
 extends_documentation_fragment:
   - seal.cluster.attributes
 options:
