@@ -112,8 +112,8 @@ def ready_answers(host, k3s_answer, fake_units):
 def test_reset_restores_with_a_config_without_server(host, tmp_path, fake_runner, fake_units):
     snapshot = tmp_path / "seal-backup-m1-1"
     snapshot.write_bytes(b"bbolt")
-    answers, seen = ready_answers(host, lambda argv: (0, "", 'msg="Managed etcd cluster membership has been reset, '
-                                                            'restart without --cluster-reset flag now. Backup ..."'), fake_units)
+    done = 'msg="Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup ..."'
+    answers, seen = ready_answers(host, lambda argv: (0, "", done), fake_units)
     runner = fake_runner(answers)
     out = resetter(host, str(tmp_path), runner, snapshot=str(snapshot)).run()
     assert out["changed"] is True
@@ -127,8 +127,8 @@ def test_reset_restores_with_a_config_without_server(host, tmp_path, fake_runner
 
 def test_a_reset_k3s_did_not_finish_fails_and_starts_nothing(host, tmp_path, fake_runner, fake_units):
     os.makedirs(tmp_path / "server/db/etcd/member/wal")
-    answers, _seen = ready_answers(host, lambda argv: (1, "", 'level=fatal msg="bootstrap data already found and '
-                                                              'encrypted with different token"'), fake_units)
+    fatal = 'level=fatal msg="bootstrap data already found and encrypted with different token"'
+    answers, _seen = ready_answers(host, lambda argv: (1, "", fatal), fake_units)
     runner = fake_runner(answers)
     with pytest.raises(ModuleFailure, match="different token"):
         resetter(host, str(tmp_path), runner).run()
