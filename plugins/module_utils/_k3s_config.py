@@ -33,6 +33,7 @@ SERVER_ONLY_KEYS = frozenset((
     "bind-address", "cluster-cidr", "service-cidr", "cluster-dns", "cluster-domain",
     "flannel-backend", "egress-selector-mode", "secrets-encryption", "embedded-registry",
     "etcd-expose-metrics", "etcd-snapshot-schedule-cron", "etcd-snapshot-retention", "etcd-snapshot-dir",
+    "etcd-snapshot-name", "etcd-snapshot-compress", "etcd-disable-snapshots",
     "kube-apiserver-arg", "kube-controller-manager-arg", "kube-scheduler-arg", "etcd-arg",
     "default-local-storage-path", "service-node-port-range", "token-file-server",
     "system-default-registry",

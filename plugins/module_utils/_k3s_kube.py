@@ -30,6 +30,18 @@ def kubectl(module, *args, kubeconfig=KUBECONFIG, k3s=K3S):
     return module.run_command([k3s, "kubectl", "--kubeconfig", kubeconfig] + list(args))
 
 
+def server_ready(module, node_name, kubeconfig=KUBECONFIG, k3s=K3S):
+    """(True, "") when the server answers /readyz and its Node is Ready, else (False, what was seen)."""
+    rc, out, err = kubectl(module, "get", "--raw", "/readyz", kubeconfig=kubeconfig, k3s=k3s)
+    if rc != 0 or out.strip() != "ok":
+        return False, "/readyz: %s" % (out.strip() or err.strip())
+    rc, out, err = kubectl(module, "get", "node", node_name, "-o",
+                           "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}", kubeconfig=kubeconfig, k3s=k3s)
+    if rc == 0 and out.strip() == "True":
+        return True, ""
+    return False, "node %s Ready=%s %s" % (node_name, out.strip() or "?", err.strip())
+
+
 def taint_id(t):
     return "%s:%s" % (t["key"], t["effect"])
 

@@ -501,15 +501,9 @@ class K3sRuntime:
             if active == "active":
                 if self.role == "agent":
                     return
-                rc, out, err = self.kubectl("get", "--raw", "/readyz")
-                if rc == 0 and out.strip() == "ok":
-                    rc, out, err = self.kubectl("get", "node", self.node_name(), "-o",
-                                                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
-                    if rc == 0 and out.strip() == "True":
-                        return
-                    seen = "node %s Ready=%s %s" % (self.node_name(), out.strip() or "?", err.strip())
-                else:
-                    seen = "/readyz: %s" % (out.strip() or err.strip())
+                ok, seen = kube.server_ready(self.runner, self.node_name(), self.host.kubeconfig, self.host.k3s_bin)
+                if ok:
+                    return
             else:
                 seen = "service %s is %s" % (self.service, active)
                 restarts = self.systemd.restarts(self.service)

@@ -57,12 +57,16 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd", kubectl: str | No
                 sources[name] = f.read()
     with open(etcd, "rb") as f:
         etcd_bytes = f.read()
+    # etcdctl beside etcd (Debian's etcd-client): snapshot save/restore, which k3s links in
+    with open(os.path.join(os.path.dirname(etcd), "etcdctl"), "rb") as f:
+        etcdctl_bytes = f.read()
     with open(kubectl or default_kubectl(), "rb") as f:
         kubectl_bytes = f.read()
     h = hashlib.sha256()
     for name, data in sources.items():
         h.update(name.encode() + b"\0" + data)
     h.update(etcd_bytes)
+    h.update(etcdctl_bytes)
     h.update(kubectl_bytes)
     h.update(version.encode())
     digest = h.hexdigest()
@@ -80,6 +84,7 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd", kubectl: str | No
         # string is in its Go binary (k3s-io/k3s scripts/build), so a recipe can check it without running it
         _add(z, "k3s_standin/_build.py", build_info, compress=False)
         _add(z, "payload/etcd", etcd_bytes, mode=0o755)
+        _add(z, "payload/etcdctl", etcdctl_bytes, mode=0o755)
         _add(z, "payload/kubectl", kubectl_bytes, mode=0o755)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"

@@ -187,7 +187,8 @@ class EmbeddedEtcd:
         util.info(f"Starting etcd for cluster {cluster}")
         return name, ",".join(cluster)
 
-    def start(self, initial_cluster: str | None = None, state: str = "new", name: str | None = None) -> None:
+    def start(self, initial_cluster: str | None = None, state: str = "new", name: str | None = None,
+              force_new: bool = False) -> None:
         os.makedirs(self.db, mode=0o700, exist_ok=True)
         name = name or self.member_name()
         util.write_file(os.path.join(self.db, "name"), name + "\n")
@@ -226,6 +227,8 @@ class EmbeddedEtcd:
             "log-level": "warn",
             "listen-metrics-urls": "http://127.0.0.1:2381" if not self.node_ip.startswith("127.") else "",
         }
+        if force_new:  # k3s Reset: ForceNewCluster on the member's own data
+            conf["force-new-cluster"] = True
         if not conf["listen-metrics-urls"]:
             del conf["listen-metrics-urls"]
         cfg = os.path.join(self.db, "config")

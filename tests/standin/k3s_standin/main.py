@@ -94,6 +94,10 @@ def main(argv: list[str]) -> int:
     if cmd in ("help", "h"):
         sys.stdout.write(ROOT_HELP.format(prog=prog, version=f"{util.VERSION} ({util.COMMIT[:8]})"))
         return 0
+    if cmd == "etcd-snapshot":
+        from . import snapshot
+
+        return snapshot.main(rest)
     if cmd in COMMANDS:
         sys.stderr.write(f"{prog} {cmd}: not modelled by the k3s stand-in\n")
         return 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
+import shutil
 import signal
 import threading
 import time
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from . import agent as agentmod, apiserver, client, config as cfgmod, pki, token as tokmod, util
+from . import agent as agentmod, apiserver, client, config as cfgmod, pki, snapshot, token as tokmod, util
 from .etcd import EmbeddedEtcd, MemberController, token_key
 from .store import EtcdStore, SQLiteStore, StoreUnavailable
 
@@ -123,9 +125,14 @@ class Server:
             self._open_external(endpoint)
             if not stok:
                 raise util.Fatal("Error: starting kubernetes: preparing server: --token is required when using an external datastore")
+        elif self.opts.get("cluster-reset") and (self.etcd.exists or self.opts.get("cluster-reset-restore-path")):
+            self._cluster_reset()
         elif self.etcd.exists:
             if self.opts.get("cluster-init") or self.opts.get("server"):
                 util.info("etcd data already exists; ignoring --cluster-init and --server")
+            flag = os.path.join(self.sdir, "db", "reset-flag")
+            if os.path.exists(flag):  # k3s pkg/cluster/managed.go start(): not resetting, the flag goes
+                os.remove(flag)
             self.datastore_kind = "etcd"
             self.etcd.start()
             self.store = self.etcd.client()
@@ -146,8 +153,14 @@ class Server:
 
         if self.datastore_kind == "etcd" and self.etcd.proc:
             self.etcd.wait_ready()
+        if self.opts.get("cluster-reset") and self.datastore_kind == "etcd":
+            tls_copy = f"{self.tls}-{int(time.time())}"
+            util.info(f"Cluster reset: backing up certificates directory to {tls_copy}")
+            shutil.copytree(self.tls, tls_copy, symlinks=True)
         self._reconcile_bootstrap(stok, atok, joining)
         self._write_files()
+        if self.opts.get("cluster-reset") and self.datastore_kind == "etcd":
+            return self._reset_done()
         self.cluster = apiserver.Cluster(self.store, self)
         if self.datastore_kind == "etcd":
             self.members = MemberController(self.cluster, self.etcd)
@@ -163,6 +176,8 @@ class Server:
         except StoreUnavailable:
             pass
         threading.Thread(target=self._controller, name="controller", daemon=True).start()
+        if self.datastore_kind == "etcd":
+            snapshot.start_schedule(self.opts, self.data_dir, self.node_name, self.stop)
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         if not self.opts.get("disable-agent"):
@@ -178,6 +193,43 @@ class Server:
         self.httpd.shutdown()
         if self.etcd:
             self.etcd.stop()
+        return 0
+
+    def _cluster_reset(self) -> None:
+        """k3s pkg/cluster/managed.go start() and pkg/etcd/etcd.go Reset(): one member, a new name,
+        the reset-flag marker; with a restore path the snapshot replaces the data first."""
+        flag = os.path.join(self.sdir, "db", "reset-flag")
+        source = self.opts.get("cluster-reset-restore-path")
+        if not source and os.path.exists(flag):
+            raise util.Fatal("Error: starting kubernetes: preparing server: start managed database: Managed etcd "
+                             "cluster membership was previously reset, please remove the cluster-reset flag and "
+                             "start k3s normally. If you need to perform another cluster reset, you must first "
+                             f"manually delete the {flag} file")
+        name = f"{self.node_name}-{secrets.token_hex(4)}"
+        if source:
+            snapshot.restore(self.data_dir, source, name, self.etcd.peer_url())
+        if not os.path.exists(os.path.join(self.etcd.tls, "client.crt")):
+            self.etcd.write_certs(self._new_bootstrap(None, None))  # replaced by the snapshot's CA below
+        util.write_file(flag, b"", 0o600)
+        self.datastore_kind = "etcd"
+        self.etcd.start(name=name, force_new=not source)
+        self.store = self.etcd.client()
+
+    def _reset_done(self) -> int:
+        """Wait until etcd is this one member under its new name, then exit 0 (k3s Reset's goroutine)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                members = self.etcd.client(timeout=5).members()
+                if len(members) == 1 and members[0].get("name") == self.etcd.member_name():
+                    break
+            except StoreUnavailable as exc:
+                util.info(f"Waiting for etcd to reset: {exc}")
+            time.sleep(1)
+        else:
+            raise util.Fatal("etcd did not become a single-member cluster")
+        util.info(snapshot.RESET_MESSAGE)
+        self.etcd.stop()
         return 0
 
     def _open_external(self, endpoint: str) -> None:

@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# Copyright (c) seal.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: k3s_etcd_snapshot
+short_description: Take, prune or delete k3s etcd snapshots on a server
+version_added: 0.1.0
+description:
+  - Runs C(k3s etcd-snapshot) on a k3s server with embedded etcd (k3s reads its config.yaml, so
+    C(etcd-snapshot-dir) and the etcd client certificates are k3s's own).
+  - V(present) takes an on-demand snapshot C(<name>-<node name>-<unix ts>) and reports its path,
+    size and sha256. Every run takes a new one.
+  - V(pruned) keeps the newest O(retention) snapshots of base name O(name) (C(k3s etcd-snapshot prune));
+    V(absent) deletes the snapshots O(snapshots) (C(k3s etcd-snapshot delete)).
+  - Fails on a server without embedded etcd (sqlite or an external datastore), as k3s does
+    (C(etcd database not found)).
+extends_documentation_fragment:
+  - seal.cluster.attributes
+options:
+  state:
+    description: What to do.
+    type: str
+    choices: [present, pruned, absent]
+    default: present
+  name:
+    description: The snapshots' base name (k3s C(--name)); a DNS-1123 label.
+    type: str
+    default: on-demand
+  compress:
+    description: Zip the snapshot (k3s C(--etcd-snapshot-compress)); the file then ends in C(.zip).
+    type: bool
+    default: false
+  retention:
+    description: For V(pruned), how many snapshots of O(name) to keep (at least 1).
+    type: int
+    default: 5
+  snapshots:
+    description: For V(absent), the snapshot file names to delete.
+    type: list
+    elements: str
+    default: []
+  data_dir:
+    description: k3s data directory.
+    type: path
+    default: /var/lib/rancher/k3s
+attributes:
+  check_mode:
+    support: full
+    details: Reports the snapshot it would take or the files it would remove, and changes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details: V(pruned) and V(absent) are idempotent; V(present) takes a new snapshot at every run.
+author:
+  - seal.cluster developers (@seal-cluster)
+"""
+
+EXAMPLES = r"""
+- name: Take a snapshot
+  seal.cluster.k3s_etcd_snapshot:
+    name: seal-backup
+  register: snap
+
+- name: Keep the three newest
+  seal.cluster.k3s_etcd_snapshot:
+    state: pruned
+    name: seal-backup
+    retention: 3
+"""
+
+RETURN = r"""
+snapshot:
+  description: The snapshot taken (V(present) outside check mode).
+  returned: when state is present
+  type: dict
+  contains:
+    name:
+      description: File name.
+      type: str
+    path:
+      description: Path on the server.
+      type: str
+    size:
+      description: Size in bytes.
+      type: int
+    sha256:
+      description: SHA-256 of the file.
+      type: str
+removed:
+  description: Snapshot files removed (or that would be).
+  returned: when state is pruned or absent
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_host as k3s_host
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot as snap
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
+
+
+class Snapshots:
+    def __init__(self, module, host=None, runner=None):
+        self.module = module
+        self.p = module.params
+        self.check = module.check_mode
+        self.host = host or layout.Layout()
+        self.runner = runner or Runner(module)
+        configured = k3s_host.config_value(self.host.config, "etcd-snapshot-dir")
+        self.dir = snap.snapshot_dir(self.p["data_dir"], configured)
+
+    def k3s(self, *args):
+        rc, out, err = self.runner.run([self.host.k3s_bin, "etcd-snapshot"] + list(args))
+        if rc != 0:
+            lines = [line for line in (err or out).splitlines() if line.strip()]
+            raise ModuleFailure("k3s etcd-snapshot %s failed (rc %d): %s" % (args[0], rc, lines[-1] if lines else ""),
+                                output=lines[-20:])
+        return out
+
+    def files(self):
+        return sorted(n for n in list_dir(self.dir) if os.path.isfile(os.path.join(self.dir, n)))
+
+    def present(self):
+        if not snap.etcd_data(self.p["data_dir"]):
+            raise ModuleFailure("no embedded etcd on this server (%s has no etcd data): k3s takes etcd snapshots only "
+                                "of embedded etcd; back up a sqlite server's %s/server/db and its token instead"
+                                % (self.p["data_dir"], self.p["data_dir"]))
+        if self.check:
+            return {"changed": True, "snapshot": {}}
+        before = set(self.files())
+        args = ["save", "--name", self.p["name"]] + (["--etcd-snapshot-compress"] if self.p["compress"] else [])
+        self.k3s(*args)
+        new = snap.of_base([n for n in self.files() if n not in before], self.p["name"])
+        if not new:
+            raise ModuleFailure("k3s etcd-snapshot save reported success but no new snapshot %s-* is in %s"
+                                % (self.p["name"], self.dir))
+        path = os.path.join(self.dir, new[0])
+        return {"changed": True, "snapshot": {"name": new[0], "path": path, "size": os.path.getsize(path),
+                                              "sha256": sha256_file(path)}}
+
+    def pruned(self):
+        if self.p["retention"] < 1:
+            raise ModuleFailure("retention must be at least 1")
+        doomed = snap.of_base(self.files(), self.p["name"])[self.p["retention"]:]
+        if doomed and not self.check:
+            self.k3s("prune", "--name", self.p["name"], "--snapshot-retention", str(self.p["retention"]))
+        return {"changed": bool(doomed), "removed": doomed}
+
+    def absent(self):
+        doomed = [n for n in self.p["snapshots"] if n in self.files()]
+        if doomed and not self.check:
+            self.k3s("delete", *doomed)
+        return {"changed": bool(doomed), "removed": doomed}
+
+    def run(self):
+        if not snap.BASE_NAME.match(self.p["name"]):
+            raise ModuleFailure("name %r is not a DNS-1123 label" % self.p["name"])
+        for name in self.p["snapshots"]:
+            if "/" in name or name in (".", ".."):
+                raise ModuleFailure("snapshots: %r is not a file name" % name)
+        return getattr(self, self.p["state"])()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "pruned", "absent"], default="present"),
+            name=dict(type="str", default="on-demand"),
+            compress=dict(type="bool", default=False),
+            retention=dict(type="int", default=5),
+            snapshots=dict(type="list", elements="str", default=[]),
+            data_dir=dict(type="path", default=layout.DATA_DIR),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = Snapshots(module).run()
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
