@@ -161,6 +161,10 @@ class Launcher:
             raise ModuleFailure("apps run only from an image referenced by digest: %s" % exc) from exc
         recorded = rec.read(self.p["record"]).get("apps", [])
         rootfs = self.p["rootfs"]
+        if steps and not os.path.isdir(rootfs) and self.check:  # its distribution was only checked too
+            return {"changed": True, "apps": [{"name": st["app"] or CMDS_NAME, "type": st["type"], "changed": True,
+                                               "msg": "app %s of image %s@%s: would be launched" % (st["app"] or CMDS_NAME, self.p["image"], self.p["digest"])}
+                                              for st in steps], "record_apps": recorded, "record_changed": True}
         if steps and not os.path.isdir(rootfs):
             raise ModuleFailure("%s: the image's rootfs is not on this host" % rootfs)
         previous = {a["name"]: a for a in recorded}

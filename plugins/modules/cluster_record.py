@@ -138,6 +138,8 @@ class RecordWriter:
                 if self.p["apps"] is None:
                     raise ModuleFailure("state=present needs cluster and masters (or only apps, to update the apps of a record)")
                 record = rec.read(self.path)
+                if not record and self.check:  # run.yml in check mode: the record is not written yet
+                    return rec.checked({"apps": self.p["apps"]}, "arguments")
                 if not record:
                     raise ModuleFailure("%s: no record to update the apps of (run.yml writes it)" % self.path)
                 return dict(record, apps=rec.checked_apps(self.p["apps"], "arguments"))
