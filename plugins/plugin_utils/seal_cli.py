@@ -295,13 +295,17 @@ def _image_type(name, store):
         raise UsageError("image %s: %s" % (name, exc)) from None
 
 
+def _check_app_images(images, store):
+    for image in images:
+        if _image_type(image, store) != "app-installer":
+            raise UsageError("%s is not an app-installer image in the store %s: apps run only from an image in the "
+                             "local store (seal pull / seal load / seal build --type app-installer first)" % (image, store or "default"))
+
+
 def _run_apps(args, images, extra):
     """seal run APP-IMAGE...: each app-installer image on the stored cluster, in order (run.yml
     installs only its apps); the stored Clusterfile is not changed."""
-    for image in images:
-        if _image_type(image, args.store) != "app-installer":
-            raise UsageError("%s is not an app-installer image in the store %s: apps run only from an image in the "
-                             "local store (seal pull / seal load / seal build --type app-installer first)" % (image, args.store or "default"))
+    _check_app_images(images, args.store)
     name = _cluster_name(args, None) if args.cluster else "default"
     stored = api.stored_clusterfile(name)
     if not os.path.isfile(stored):
@@ -322,6 +326,7 @@ def cmd_run(args):
     if args.images and not args.file and not args.masters and _image_type(args.images[0], args.store) == "app-installer":
         return _run_apps(args, args.images, extra)  # sealer: an app image runs on the existing cluster
     if apps:
+        _check_app_images(apps, args.store)  # bad input before any host changes
         code = cmd_run(argparse.Namespace(**dict(vars(args), images=args.images[:1])))
         return code or _run_apps(args, apps, extra)
     image = args.images[0] if args.images else None

@@ -69,7 +69,7 @@ def seal(capsys, *argv):
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--nodes", "10.0.0.2"], "seal: 10.0.0.2 is in --masters and --nodes"),
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--pk", "/k", "--ask-pass"], "seal: argument --ask-pass: not allowed with argument --pk"),
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "-e", "1x=2"], "seal: -e wants KEY=VALUE with KEY a variable name, got '1x'"),
-    (["run", "a:b", "c:d", "--masters", "10.0.0.2"], "seal: one cluster image only"),
+    (["run", "a:b", "c:d", "--masters", "10.0.0.2"], "seal: c:d is not an app-installer image in the store"),
     (["frobnicate"], "seal: argument COMMAND: invalid choice: 'frobnicate'"),
     (["status"], "seal: cluster default has no Clusterfile"),
     (["run", "-f", "/no/Clusterfile"], "seal: /no/Clusterfile: No such file or directory"),
