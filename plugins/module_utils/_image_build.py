@@ -267,7 +267,12 @@ class Builder:
                         launch = ins.args
                     elif ins.keyword == "CMDS":
                         cmds = ins.args
-                wanted, cached_links = self.wanted_images(layers)
+                try:
+                    wanted, cached_links = self.wanted_images(layers)
+                except BuildError:
+                    if self.cache_images:
+                        raise
+                    wanted, cached_links = [], set()  # not caching: the image list is then left out
                 if self.cache_images:
                     cached = self.cache_layer(layers, tmpdir, wanted, cached_links)
                     if cached:

@@ -92,15 +92,19 @@ def _pairs(rest, where, keyword):
     return pairs
 
 
+def _json_strings(rest, where, keyword):
+    try:
+        value = json.loads(rest)
+    except ValueError as exc:
+        raise KubefileError("%s: %s: invalid JSON array: %s" % (where, keyword, exc)) from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KubefileError("%s: %s: expected a JSON array of strings" % (where, keyword))
+    return value
+
+
 def _command(rest, where, keyword):
     if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError as exc:
-            raise KubefileError("%s: %s: invalid JSON array: %s" % (where, keyword, exc)) from exc
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise KubefileError("%s: %s: expected a JSON array of strings" % (where, keyword))
-        return value
+        return _json_strings(rest, where, keyword)
     if not rest:
         raise KubefileError("%s: %s needs a command" % (where, keyword))
     return ["/bin/sh", "-c", rest]
@@ -151,13 +155,7 @@ def parse(text, filename="Kubefile", build_args=None):
 def _words(rest, where, keyword):
     """sealer's parseMaybeJSONToList: a JSON array of strings, or whitespace-separated words."""
     if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError as exc:
-            raise KubefileError("%s: %s: invalid JSON array: %s" % (where, keyword, exc)) from exc
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise KubefileError("%s: %s: expected a JSON array of strings" % (where, keyword))
-        return [v.strip() for v in value]
+        return [v.strip() for v in _json_strings(rest, where, keyword)]
     return rest.split()
 
 
