@@ -32,7 +32,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._errors import Module
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import kubectl
 
 HELMCHART_API = "helm.cattle.io/v1"
-HELMCHART_NAMESPACE = "kube-system"  # where k3s keeps its own HelmCharts (server/manifests)
+HELMCHART_NAMESPACE = "kube-system"  # where k3s keeps its own HelmCharts (k3s manifests/traefik.yaml)
 DIGEST_ANNOTATION = "seal.cluster/image-digest"
 CMDS_NAME = "CMDS"
 

@@ -322,7 +322,7 @@ def _run_apps(args, images, extra):
 
 def cmd_run(args):
     extra = _extra_vars(args.extra)
-    apps = [i for i in args.images[1:]]
+    apps = list(args.images[1:])
     if args.images and not args.file and not args.masters and _image_type(args.images[0], args.store) == "app-installer":
         return _run_apps(args, args.images, extra)  # sealer: an app image runs on the existing cluster
     if apps:
