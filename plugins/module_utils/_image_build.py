@@ -174,7 +174,7 @@ class Builder:
         if not app_type:
             raise BuildError("%s: %s %s: the app's type is neither a Helm chart (Chart.yaml, values.yaml, templates/), "
                              "only .yaml/.yml files, nor only .sh files" % (where, ins.keyword, name))
-        return writer, ext_mod.application(name, app_type, files)
+        return writer, ext_mod.application(name, app_type, [name] if app_type == ext_mod.HELM else files)
 
     def wanted_images(self, layers):
         """(wanted [(ref, where)], cached registry/ link paths) of the merged layers."""

@@ -68,7 +68,7 @@ def detect(sources):
     for src in sources:
         if os.path.isdir(src):
             if _is_chart_dir(src):
-                return HELM, None
+                return HELM, None  # sealer writes the app's name as its file; the builder does too
             names = [n for n in os.listdir(src) if not os.path.isdir(os.path.join(src, n))]
         else:
             names = [os.path.basename(src)]
@@ -157,9 +157,11 @@ def parse_extension(text, where="sealer.image.extension"):
         app_type = app.get("type") or ""
         if app_type not in APP_TYPES + ("",):
             raise ExtensionError("%s: type %r is not one of %s" % (at, app_type, ", ".join(APP_TYPES)))
-        files = _strings(app.get("files"), at + ".files")
+        # sealer joins each file to the app's directory (filepath.Join), and writes the files of a
+        # directory source with a leading "/" (getApplicationFiles' TrimPrefix): relative here
+        files = [f.lstrip("/") for f in _strings(app.get("files"), at + ".files")]
         for f in files:
-            if f.startswith("/") or ".." in f.replace("\\", "/").split("/"):
+            if not f or ".." in f.replace("\\", "/").split("/"):
                 raise ExtensionError("%s.files: %r leaves the app's directory" % (at, f))
         cmds = _strings(app.get("cmds"), at + ".cmds")
         if not app_type and not cmds:

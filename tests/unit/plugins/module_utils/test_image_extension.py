@@ -64,6 +64,13 @@ def test_sealer_extension_round_trip():
     assert ext.parse_extension(ext.annotations(written, [])[ext.EXTENSION]) == parsed
 
 
+def test_files_of_a_directory_source_as_sealer_writes_them():
+    """sealer writes the files of an APP directory with a leading "/" (TrimPrefix of the source):
+    they are relative to the app's directory, as its filepath.Join makes them."""
+    doc = {"applications": [{"name": "a", "type": "kube", "files": ["/x.yaml", "/sub/y.yaml"]}]}
+    assert ext.parse_extension(json.dumps(doc))["applications"][0]["files"] == ["x.yaml", "sub/y.yaml"]
+
+
 def test_launch_steps_follow_sealers_app_driver():
     parsed = ext.parse_extension(_data("sealer-extension.json"))
     steps = ext.launch_steps(parsed)
@@ -81,6 +88,7 @@ def test_launch_steps_follow_sealers_app_driver():
 @pytest.mark.parametrize("doc, message", [
     ({"type": "vm-installer"}, "type 'vm-installer' is not one of"),
     ({"applications": [{"name": "a", "type": "kube", "files": ["../../etc/passwd"]}]}, "leaves the app's directory"),
+    ({"applications": [{"name": "a", "type": "kube", "files": ["/"]}]}, "leaves the app's directory"),
     ({"applications": [{"name": "a/b", "type": "kube"}]}, "is not a name"),
     ({"applications": [{"name": "a"}]}, "app a has no type and no cmds"),
     ({"launch": {"app_names": ["ghost"]}}, "launch.app_names names 'ghost'"),
@@ -126,7 +134,7 @@ def test_app_image_from_a_base_carries_both_apps(tmp_path):
     info = describe(store, desc)
     assert info["type"] == "app-installer"
     assert [(a["name"], a["type"], a["files"]) for a in info["extension"]["applications"]] == [
-        ("demo", "helm", []), ("hello", "shell", ["hello.sh"]), ("web", "kube", ["web.yaml"])]
+        ("demo", "helm", ["demo"]), ("hello", "shell", ["hello.sh"]), ("web", "kube", ["web.yaml"])]
     assert info["extension"]["launch"]["app_names"] == ["web", "demo", "hello"]
     assert info["extension"]["env"] == {"NS": "apps"}
     assert info["labels"]["cluster.alpha.sealer.io/kube-csi-hello"] == "true"
