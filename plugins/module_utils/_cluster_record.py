@@ -31,7 +31,10 @@ SCHEMA = {
     "nodes": [],
     "addresses": {},
     "clusterfile": None,
+    "apps": [],
 }
+# one launched app (or an image's CMDS, named CMDS): which image it came from and what it was
+APP_FIELDS = ("name", "type", "image", "digest", "content")
 
 
 class RecordError(ModuleFailure):
@@ -78,6 +81,18 @@ def checked(data, source="record"):
     out["addresses"] = {_host(h, "%s: addresses key" % source): _text(a, "%s: addresses[%s]" % (source, h), nullable=True)
                         for h, a in addresses.items()}
     out["clusterfile"] = _text(data.get("clusterfile"), "%s: clusterfile" % source, nullable=True)
+    out["apps"] = checked_apps(field("apps"), source)
+    return out
+
+
+def checked_apps(apps, source):
+    if not isinstance(apps, list):
+        raise RecordError("%s: apps must be a list, not %s" % (source, type(apps).__name__))
+    out = []
+    for i, app in enumerate(apps):
+        if not isinstance(app, dict):
+            raise RecordError("%s: apps[%d] must be an object" % (source, i))
+        out.append({key: _text(app.get(key, ""), "%s: apps[%d].%s" % (source, i, key)) for key in APP_FIELDS})
     return out
 
 
@@ -86,7 +101,7 @@ def options():
     spec = {key: dict(type="str", default="") for key in TEXT_FIELDS}
     spec.update(cluster=dict(type="str"), masters=dict(type="list", elements="str"),
                 nodes=dict(type="list", elements="str", default=[]), addresses=dict(type="dict", default={}),
-                clusterfile=dict(type="str"))
+                clusterfile=dict(type="str"), apps=dict(type="list", elements="dict"))
     return spec
 
 

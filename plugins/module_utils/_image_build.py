@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import os
 import shutil
 import stat
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.seal.cluster.plugins.module_utils import _image_extension as ext_mod
 from ansible_collections.seal.cluster.plugins.module_utils import _image_store as store_mod
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import (
     REPOSITORIES, CacheError, ImageCache, cached_path, images_wanted)
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
-from ansible_collections.seal.cluster.plugins.module_utils._kubefile import KubefileError, parse
+from ansible_collections.seal.cluster.plugins.module_utils._kubefile import APP_KEYWORDS, Instruction, KubefileError, parse
 
 KUBEFILE_LABEL = "io.seal.cluster.kubefile"
-LAUNCH_LABEL = "io.seal.cluster.launch"
-CMDS_LABEL = "io.seal.cluster.cmds"
 ARCHES = ("amd64", "arm64", "arm", "s390x", "ppc64le", "riscv64")
 
 
@@ -97,7 +95,7 @@ def _store_layer(store, writer):
 
 class Builder:
     def __init__(self, store, context, kubefile=None, arch="amd64", build_args=None, fetch=None,
-                 cache_images=True, image_cache=None, progress=None):
+                 cache_images=True, image_cache=None, progress=None, image_type=None):
         if arch not in ARCHES:
             raise BuildError("unknown architecture %r (one of %s)" % (arch, ", ".join(ARCHES)))
         self.store = store
@@ -110,6 +108,9 @@ class Builder:
         self.cache_images = cache_images
         self.image_cache = image_cache
         self.progress = progress or (lambda message: None)
+        self.image_type = image_type or ext_mod.KUBE_INSTALLER  # sealer build --type's default
+        if self.image_type not in ext_mod.TYPES:
+            raise BuildError("unknown image type %r (one of %s)" % (image_type, ", ".join(ext_mod.TYPES)))
 
     def source(self, name, where):
         """The path of a COPY/ADD source, checked by real path: symlinks on the way (the source
@@ -162,14 +163,30 @@ class Builder:
         writer.add_file(dest + "/" + os.path.basename(local) if ins.args["dest"].endswith("/") or not dest else dest, local)
         return writer
 
-    def cache_layer(self, layers, tmpdir):
-        """A layer with registry/ holding the images that manifests/ name and the image lacks;
-        (descriptor, diff id, count), or None when nothing is missing."""
+    def app_layer(self, ins, where):
+        """The layer of an APP/CNI/CSI: its sources under application/apps/<name>/ (sealer's
+        COPY <sources> <approot>/<name>/), and the app as sealer's v1 Application."""
+        name = ins.args["name"]
+        copy = Instruction("COPY", {"sources": ins.args["sources"], "dest": ext_mod.app_dir(name) + "/", "options": {}},
+                           ins.line, ins.raw)
+        writer = self.copy_layer(copy, where)
+        app_type, files = ext_mod.detect([self.source(src, where) for src in ins.args["sources"]])
+        if not app_type:
+            raise BuildError("%s: %s %s: the app's type is neither a Helm chart (Chart.yaml, values.yaml, templates/), "
+                             "only .yaml/.yml files, nor only .sh files" % (where, ins.keyword, name))
+        return writer, ext_mod.application(name, app_type, [name] if app_type == ext_mod.HELM else files)
+
+    def wanted_images(self, layers):
+        """(wanted [(ref, where)], cached registry/ link paths) of the merged layers."""
         files, cached = scan_layers(self.store, layers)
         try:
-            wanted = images_wanted(files)
+            return images_wanted(files), cached
         except CacheError as exc:
             raise BuildError(str(exc)) from exc
+
+    def cache_layer(self, layers, tmpdir, wanted, cached):
+        """A layer with registry/ holding the images that manifests/ name and the image lacks;
+        (descriptor, diff id, count), or None when nothing is missing."""
         missing = [(ref, where) for ref, where in wanted if cached_path(ref) not in cached]
         if not missing:
             return None
@@ -198,6 +215,7 @@ class Builder:
             raise BuildError(str(exc)) from exc
         layers, diff_ids, history = [], [], []
         config = {"Labels": {}, "Env": []}
+        apps, launch, cmds, env = {}, [], [], {}
         tmpdir = os.path.join(self.store.root, "blobs", ".build-%d" % os.getpid())
         with self.store.lock():
             os.makedirs(tmpdir, exist_ok=True)
@@ -216,6 +234,17 @@ class Builder:
                         config.update({k: v for k, v in base_config.get("config", {}).items() if k in ("Labels", "Env", "Cmd")})
                         config["Labels"] = dict(config.get("Labels") or {})
                         config["Env"] = list(config.get("Env") or [])
+                        apps.update((a["name"], a) for a in base_applications(manifest, where))
+                    elif ins.keyword in APP_KEYWORDS:
+                        writer, app = self.app_layer(ins, where)
+                        desc, diff_id = _store_layer(self.store, writer)
+                        layers.append(desc)
+                        diff_ids.append(diff_id)
+                        history.append({"created_by": ins.raw})
+                        apps[app["name"]] = app
+                        if ins.keyword != "APP":
+                            prefix = ext_mod.CNI_LABEL_PREFIX if ins.keyword == "CNI" else ext_mod.CSI_LABEL_PREFIX
+                            config["Labels"][prefix + app["name"]] = "true"
                     elif ins.keyword in ("COPY", "ADD"):
                         writer = self.copy_layer(ins, where) if ins.keyword == "COPY" else self.add_layer(ins, where, tmpdir)
                         desc, diff_id = _store_layer(self.store, writer)
@@ -225,14 +254,27 @@ class Builder:
                     elif ins.keyword == "LABEL":
                         config["Labels"].update(dict(ins.args))
                     elif ins.keyword == "ENV":
+                        env.update(dict(ins.args))
                         config["Env"] = [e for e in config["Env"] if e.split("=", 1)[0] not in dict(ins.args)]
                         config["Env"] += ["%s=%s" % kv for kv in ins.args]
                     elif ins.keyword == "CMD":
                         config["Cmd"] = ins.args
-                    elif ins.keyword in ("LAUNCH", "CMDS"):
-                        config["Labels"][LAUNCH_LABEL if ins.keyword == "LAUNCH" else CMDS_LABEL] = json.dumps(ins.args)
+                    elif ins.keyword == "LAUNCH":
+                        unknown = [n for n in ins.args if n not in apps]
+                        if unknown:
+                            raise BuildError("%s: LAUNCH names %s, which no APP of this image or its base defines (%s)"
+                                             % (where, ", ".join(unknown), ", ".join(sorted(apps)) or "none"))
+                        launch = ins.args
+                    elif ins.keyword == "CMDS":
+                        cmds = ins.args
+                try:
+                    wanted, cached_links = self.wanted_images(layers)
+                except BuildError:
+                    if self.cache_images:
+                        raise
+                    wanted, cached_links = [], set()  # not caching: the image list is then left out
                 if self.cache_images:
-                    cached = self.cache_layer(layers, tmpdir)
+                    cached = self.cache_layer(layers, tmpdir, wanted, cached_links)
                     if cached:
                         layers.append(cached[0])
                         diff_ids.append(cached[1])
@@ -241,15 +283,30 @@ class Builder:
                 image_config = {"architecture": self.arch, "os": "linux", "config": config,
                                 "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
                 cdigest, csize = self.store.put_bytes(store_mod.canonical_json(image_config))
+                extension = ext_mod.extension(self.image_type, [apps[n] for n in sorted(apps)], launch, cmds, env)
+                images = ext_mod.container_images(sorted({str(ref) for ref, _where in wanted}), self.arch)
                 manifest = {"schemaVersion": 2, "mediaType": store_mod.MANIFEST,
                             "config": {"mediaType": store_mod.CONFIG, "digest": cdigest, "size": csize},
-                            "layers": layers}
+                            "layers": layers, "annotations": ext_mod.annotations(extension, images)}
                 mdigest, msize = self.store.put_bytes(store_mod.canonical_json(manifest))
                 before = self.store.resolve(ref)
                 self.store.tag(ref, mdigest, msize)
             finally:
                 shutil.rmtree(tmpdir, ignore_errors=True)
         return {"mediaType": store_mod.MANIFEST, "digest": mdigest, "size": msize}, before["digest"] if before else None
+
+
+def base_applications(manifest, where):
+    """The applications of a base image (its sealer.image.extension; none when it has none),
+    which an image built FROM it carries on, as sealer's processFrom does."""
+    text = (manifest.get("annotations") or {}).get(ext_mod.EXTENSION)
+    if not text:
+        return []
+    try:
+        parsed = ext_mod.parse_extension(text, "%s: base image's %s" % (where, ext_mod.EXTENSION))
+        return [ext_mod.application(a["name"], a["type"], a["files"], a["env"], a["cmds"]) for a in parsed["applications"]]
+    except ext_mod.ExtensionError as exc:
+        raise BuildError(str(exc)) from exc
 
 
 def scan_layers(store, layers):

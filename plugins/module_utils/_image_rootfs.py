@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 
+from ansible_collections.seal.cluster.plugins.module_utils import _image_extension as ext_mod
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import IMAGE_LIST, image_list_entries
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import StoreError
@@ -118,11 +119,19 @@ def describe(store, desc, rootfs=None):
     image_list = []
     if files[IMAGE_LIST] is not None:
         image_list = [value for _n, value in image_list_entries(files[IMAGE_LIST].decode("utf-8", errors="replace"))]
+    notes = manifest.get("annotations") or {}
+    try:
+        extension = ext_mod.parse_extension(notes.get(ext_mod.EXTENSION) or "{}", "image %s: %s" % (desc["digest"], ext_mod.EXTENSION))
+        images = ext_mod.parse_container_images(notes.get(ext_mod.CONTAINER_IMAGES),
+                                                "image %s: %s" % (desc["digest"], ext_mod.CONTAINER_IMAGES))
+    except ext_mod.ExtensionError as exc:
+        raise StoreError(str(exc)) from exc
     size = desc.get("size", 0) + manifest["config"].get("size", 0) + sum(layer.get("size", 0) for layer in manifest.get("layers", []))
     return {
         "digest": desc["digest"], "size": size, "labels": labels, "runtime": runtime,
         "runtime_version": version, "arch": config.get("architecture"),
         "kubefile": labels.get("io.seal.cluster.kubefile"), "image_list": image_list,
+        "type": extension["type"], "extension": extension, "container_images": images,
     }
 
 

@@ -8,9 +8,15 @@
     LABEL key="value" ...
     ENV KEY=value ...
     ARG NAME[=default]
-    CMD / LAUNCH / CMDS  ["json", "array"] or shell form
+    CMD  ["json", "array"] or shell form
+    APP <name> local://<path>...         an application (k8s YAML, Helm chart dir, shell script)
+    CNI / CSI <name> local://<path>...   an APP that is the cluster's CNI / CSI (also a label)
+    LAUNCH ["app", ...]                  the apps run after the cluster is up, in order (last line)
+    CMDS ["command", ...]                commands run instead of the apps (last line)
 
-Comments (#), blank lines and `\\` continuations as in Dockerfiles. Errors name file:line."""
+APP, CNI, CSI, LAUNCH and CMDS are sealer's (sealerio/sealer build/kubefile/parser/kubefile.go,
+app_handler.go; docs/apps.md). Comments (#), blank lines and `\\` continuations as in
+Dockerfiles. Errors name file:line."""
 
 from __future__ import annotations
 
@@ -18,7 +24,9 @@ import json
 import re
 import shlex
 
-INSTRUCTIONS = ("FROM", "COPY", "ADD", "LABEL", "ENV", "ARG", "CMD", "LAUNCH", "CMDS")
+INSTRUCTIONS = ("FROM", "COPY", "ADD", "LABEL", "ENV", "ARG", "CMD", "APP", "CNI", "CSI", "LAUNCH", "CMDS")
+APP_KEYWORDS = ("APP", "CNI", "CSI")
+LAST_ONLY = ("LAUNCH", "CMDS")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -84,15 +92,19 @@ def _pairs(rest, where, keyword):
     return pairs
 
 
+def _json_strings(rest, where, keyword):
+    try:
+        value = json.loads(rest)
+    except ValueError as exc:
+        raise KubefileError("%s: %s: invalid JSON array: %s" % (where, keyword, exc)) from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KubefileError("%s: %s: expected a JSON array of strings" % (where, keyword))
+    return value
+
+
 def _command(rest, where, keyword):
     if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError as exc:
-            raise KubefileError("%s: %s: invalid JSON array: %s" % (where, keyword, exc)) from exc
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise KubefileError("%s: %s: expected a JSON array of strings" % (where, keyword))
-        return value
+        return _json_strings(rest, where, keyword)
     if not rest:
         raise KubefileError("%s: %s needs a command" % (where, keyword))
     return ["/bin/sh", "-c", rest]
@@ -119,16 +131,70 @@ def parse(text, filename="Kubefile", build_args=None):
             args.setdefault(name, default)
             out.append(Instruction(keyword, [name, args[name]], line, logical))
             continue
+        if any(i.keyword in LAST_ONLY for i in out):
+            raise KubefileError("%s: %s after LAUNCH/CMDS: LAUNCH or CMDS must be the last instruction (as sealer's)"
+                                % (where, keyword))
         if keyword in ("LABEL", "ENV"):
             value = [(k, substitute(v, args, where)) for k, v in _pairs(rest, where, keyword)]
-        elif keyword in ("CMD", "LAUNCH", "CMDS"):
+        elif keyword == "CMD":
             value = _command(rest, where, keyword)
+        elif keyword in APP_KEYWORDS:
+            value = _app(substitute(rest, args, where), where, keyword, out)
+        elif keyword == "LAUNCH":
+            value = _launch(rest, where, out)
+        elif keyword == "CMDS":
+            value = _cmds(rest, where)
         else:
             value = _copy_args(keyword, substitute(rest, args, where), where)
         out.append(Instruction(keyword, value, line, logical))
     if not any(i.keyword == "FROM" for i in out):
         raise KubefileError("%s: no FROM instruction" % filename)
     return out
+
+
+def _words(rest, where, keyword):
+    """sealer's parseMaybeJSONToList: a JSON array of strings, or whitespace-separated words."""
+    if rest.startswith("["):
+        return [v.strip() for v in _json_strings(rest, where, keyword)]
+    return rest.split()
+
+
+def _app(rest, where, keyword, out):
+    words = _words(rest, where, keyword)
+    if len(words) < 2:
+        raise KubefileError("%s: %s needs a name and at least one local://<path> source" % (where, keyword))
+    name, sources = words[0], words[1:]
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", name):
+        raise KubefileError("%s: %s: %r is not an app name (letters, digits, '.', '_', '-')" % (where, keyword, name))
+    if any(i.keyword in APP_KEYWORDS and i.args["name"] == name for i in out):
+        raise KubefileError("%s: %s: app %s is defined twice" % (where, keyword, name))
+    paths = []
+    for src in sources:
+        if src.startswith(("http://", "https://")):
+            raise KubefileError("%s: %s %s: remote sources are not fetched at build (offline, unverified); "
+                                "ADD it with --checksum=sha256:... and name the local copy" % (where, keyword, src))
+        if not src.startswith("local://") or not src[len("local://"):]:
+            raise KubefileError("%s: %s: source %r must be local://<path in the build context>" % (where, keyword, src))
+        paths.append(src[len("local://"):])
+    return {"name": name, "sources": paths}
+
+
+def _launch(rest, where, out):
+    if any(i.keyword == "CMD" for i in out):
+        raise KubefileError("%s: CMD and LAUNCH are mutually exclusive (as in sealer)" % where)
+    names = _words(rest, where, "LAUNCH")
+    if not names:
+        raise KubefileError("%s: LAUNCH needs at least one app name" % where)
+    return names
+
+
+def _cmds(rest, where):
+    if not rest.startswith("["):
+        raise KubefileError("%s: CMDS takes a JSON array of commands, e.g. CMDS [\"kubectl apply -f app.yaml\"]" % where)
+    cmds = _words(rest, where, "CMDS")
+    if not cmds or not all(cmds):
+        raise KubefileError("%s: CMDS needs non-empty commands" % where)
+    return cmds
 
 
 def _copy_args(keyword, rest, where):

@@ -107,6 +107,14 @@ options:
       - For a pull of a multi-architecture index, the architecture picked.
     type: str
     default: amd64
+  image_type:
+    description:
+      - With O(state=built), sealer's image type, written to the C(sealer.image.extension) annotation
+        (sealer's C(build --type)); an V(app-installer) image run on a cluster installs only its apps
+        (C(docs/apps.md)).
+    type: str
+    choices: [kube-installer, app-installer]
+    default: kube-installer
   cache_images:
     description:
       - With O(state=built), copy the images that C(manifests/imageList) and C(image:) fields of
@@ -302,6 +310,22 @@ image_list:
   returned: when the image exists and O(extract=true)
   type: list
   elements: str
+type:
+  description: sealer's image type from the C(sealer.image.extension) annotation (V(kube-installer) when there is none).
+  returned: when the image exists
+  type: str
+  sample: app-installer
+extension:
+  description:
+    - The image's C(sealer.image.extension), checked (C(docs/image-interchange.md)); type, applications
+      (name, type, files, env, cmds), launch (cmds, app_names), env, labels.
+  returned: when the image exists
+  type: dict
+container_images:
+  description: The image's C(sealer.image.container.images) as a list of image, app and arch.
+  returned: when the image exists
+  type: list
+  elements: dict
 blobs_removed:
   description: How many blobs O(state=absent) removed.
   returned: when O(state=absent) removed the image
@@ -421,7 +445,7 @@ class ClusterImage:
             except CacheError:
                 cache = None  # reported by the build only if some image really has to be cached
         builder = Builder(self.store, self.p["path"], self.p["kubefile"], self.p["arch"], self.p["build_args"],
-                          cache_images=self.p["cache_images"], image_cache=cache)
+                          cache_images=self.p["cache_images"], image_cache=cache, image_type=self.p["image_type"])
         desc, _previous = builder.build(self.ref)
         self.result["changed"] = desc["digest"] != before
         return self.finish(desc, before)
@@ -503,6 +527,7 @@ def main():
             build_args=dict(type="dict", default={}),
             arch=dict(type="str", default="amd64"),
             cache_images=dict(type="bool", default=True),
+            image_type=dict(type="str", default="kube-installer", choices=["kube-installer", "app-installer"]),
             sources=dict(type="list", elements="dict", default=[], options=dict(
                 registry=dict(type="str", required=True),
                 username=dict(type="str"),

@@ -32,7 +32,7 @@ options:
     choices: [present, absent]
     default: present
   cluster:
-    description: Name of the cluster. Required with O(state=present).
+    description: Name of the cluster. Required with O(state=present), unless only O(apps) are updated.
     type: str
   image:
     description: Reference of the cluster image.
@@ -62,6 +62,14 @@ options:
   clusterfile:
     description: Path of the Clusterfile on the controller, when the inventory is one.
     type: str
+  apps:
+    description:
+      - The apps launched on the cluster (M(seal.cluster.cluster_apps)'s RV(seal.cluster.cluster_apps#module:record_apps)),
+        each with C(name), C(type), C(image), C(digest) and C(content) (the sha256 of what ran).
+      - Not given, the record keeps the apps it holds. Given without O(cluster), only the apps of an
+        existing record are replaced.
+    type: list
+    elements: dict
   hosts:
     description: With O(state=absent), the inventory names to drop from the record.
     type: list
@@ -126,8 +134,25 @@ class RecordWriter:
         if self.p["state"] == "present":
             if self.p["hosts"] is not None:
                 raise ModuleFailure("hosts: goes with state=absent (the hosts to drop from the record)")
+            if self.p["cluster"] is None:
+                if self.p["apps"] is None:
+                    raise ModuleFailure("state=present needs cluster and masters (or only apps, to update the apps of a record)")
+                record = rec.read(self.path)
+                if not record and self.check:  # run.yml in check mode: the record is not written yet
+                    return rec.checked({"apps": self.p["apps"]}, "arguments")
+                if not record:
+                    raise ModuleFailure("%s: no record to update the apps of (run.yml writes it)" % self.path)
+                return dict(record, apps=rec.checked_apps(self.p["apps"], "arguments"))
+            if self.p["masters"] is None:
+                raise ModuleFailure("state=present needs masters with cluster")
             check_cluster_name(self.p["cluster"], "cluster")
-            return rec.checked({key: self.p[key] for key in rec.SCHEMA}, "arguments")
+            data = {key: self.p[key] for key in rec.SCHEMA}
+            if data["apps"] is None:  # the apps launched earlier stay (role apps writes them)
+                try:
+                    data["apps"] = (rec.read(self.path) or {}).get("apps", [])
+                except rec.RecordError:
+                    data["apps"] = []  # not a record: overwritten below, the writer owns the file
+            return rec.checked(data, "arguments")
         if self.p["hosts"] is None:
             return None
         record = rec.read(self.path)
@@ -176,7 +201,6 @@ def main():
             hosts=dict(type="list", elements="str"),
             **rec.options()
         ),
-        required_if=[("state", "present", ("cluster", "masters"))],
         supports_check_mode=True,
     )
     try:

@@ -89,7 +89,7 @@ def cmd_build(store, args):
             cache = None  # an error only if some image really has to be cached
     kubefile = args.file if args.file is None or os.path.isabs(args.file) else os.path.abspath(args.file)
     builder = Builder(store, args.context, kubefile, arch, build_args, cache_images=not args.no_cache_images,
-                      image_cache=cache, progress=_say)
+                      image_cache=cache, progress=_say, image_type=args.type)
     desc, before = builder.build(Reference.parse(args.tag))
     _say("built %s %s%s" % (Reference.parse(args.tag).familiar(), desc["digest"], " (unchanged)" if before == desc["digest"] else ""))
     print(desc["digest"])
@@ -191,6 +191,8 @@ def parser():
     b.add_argument("--arch", default="amd64", choices=ARCHES, help="architecture (default amd64)")
     b.add_argument("--sources", metavar="FILE", help="JSON list of source registries for image caching: "
                    "[{registry, username, password, ca_file, insecure}]")
+    b.add_argument("--type", choices=["kube-installer", "app-installer"], default="kube-installer",
+                   help="sealer's image type: an app-installer image run on a cluster installs only its apps")
     b.add_argument("--no-cache-images", action="store_true", help="do not copy the images of manifests/imageList into registry/")
     b.add_argument("context", help="build context directory")
     b.set_defaults(func=cmd_build)

@@ -30,7 +30,8 @@ import sys
 import threading
 
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import DEFAULT_REGISTRY, Reference, ReferenceError_
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
+from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import describe
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile_edit as edit
 from ansible_collections.seal.cluster.plugins.plugin_utils import image_cli
 from ansible_collections.seal.cluster.plugins.plugin_utils import seal_api as api
@@ -73,7 +74,8 @@ def parser():
     sub = p.add_subparsers(dest="verb", required=True, metavar="COMMAND", parser_class=_Parser)
 
     r = sub.add_parser("run", help="install a cluster: IMAGE with --masters/--nodes, or -f Clusterfile")
-    r.add_argument("images", nargs="*", metavar="IMAGE", help="the cluster image (one)")
+    r.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="the cluster image, then app-installer images to run on it (or app images alone, on the stored cluster)")
     r.add_argument("-f", "--file", metavar="CLUSTERFILE", help="the cluster's Clusterfile")
     _hosts_args(r)
     r.add_argument("--user", default="root", help="ssh user (default root)")
@@ -282,10 +284,51 @@ def _op_kwargs(args, extra=None):
 
 # --- verbs ------------------------------------------------------------------------------------------
 
+def _image_type(name, store):
+    """sealer's type of an image in the local store (kube-installer, app-installer), or None when
+    the store does not hold it."""
+    try:
+        st = Store(store)
+        desc = st.resolve(Reference.parse(name)) if os.path.isdir(st.root) else None
+        return describe(st, desc)["type"] if desc else None
+    except (ReferenceError_, StoreError) as exc:
+        raise UsageError("image %s: %s" % (name, exc)) from None
+
+
+def _check_app_images(images, store):
+    for image in images:
+        if _image_type(image, store) != "app-installer":
+            raise UsageError("%s is not an app-installer image in the store %s: apps run only from an image in the "
+                             "local store (seal pull / seal load / seal build --type app-installer first)" % (image, store or "default"))
+
+
+def _run_apps(args, images, extra):
+    """seal run APP-IMAGE...: each app-installer image on the stored cluster, in order (run.yml
+    installs only its apps); the stored Clusterfile is not changed."""
+    _check_app_images(images, args.store)
+    name = _cluster_name(args, None) if args.cluster else "default"
+    stored = api.stored_clusterfile(name)
+    if not os.path.isfile(stored):
+        raise UsageError("no cluster %s (%s): run its cluster image first, then its app images" % (name, stored))
+    info = edit.info(api.read_text(stored))
+    for image in images:
+        result = _run_with_progress(args, "run %s" % image, info,
+                                    lambda on_event, image=image: api.run(stored, image=image, on_event=on_event,
+                                                                          **_op_kwargs(args, extra)))
+        if not result.ok:
+            return 1
+    return 0
+
+
 def cmd_run(args):
     extra = _extra_vars(args.extra)
-    if len(args.images) > 1:
-        raise UsageError("one cluster image only (got %s); application images are not supported yet" % " ".join(args.images))
+    apps = list(args.images[1:])
+    if args.images and not args.file and not args.masters and _image_type(args.images[0], args.store) == "app-installer":
+        return _run_apps(args, args.images, extra)  # sealer: an app image runs on the existing cluster
+    if apps:
+        _check_app_images(apps, args.store)  # bad input before any host changes
+        code = cmd_run(argparse.Namespace(**dict(vars(args), images=args.images[:1])))
+        return code or _run_apps(args, apps, extra)
     image = args.images[0] if args.images else None
     if args.file:
         if args.masters or args.nodes:

@@ -37,6 +37,7 @@ PLAY_PHASES = (
     ("join servers", "Join the other masters"),
     ("join agents", "Join the nodes"),
     ("gates", "Labels, taints, health gates"),
+    ("apps", "Launch the image's apps"),
     ("plan", "Plan"),
     ("check", "Check the upgrade path"),
     ("distribute", "Distribute the image"),

@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import re
 import sys
 import zipfile
+
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "k3s_standin")
@@ -55,6 +58,12 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd", kubectl: str | No
         if name.endswith(".py") and name != "_build.py":
             with open(os.path.join(PKG, name), "rb") as f:
                 sources[name] = f.read()
+    crds = {}  # the vendored CRDs k3s registers at start, as JSON (the nodes' python3 has no yaml)
+    crd_dir = os.path.join(HERE, "testdata", "crds")
+    for name in sorted(os.listdir(crd_dir)):
+        if name.endswith(".yaml"):
+            with open(os.path.join(crd_dir, name), encoding="utf-8") as f:
+                crds[name[:-5] + ".json"] = json.dumps(yaml.safe_load(f), sort_keys=True).encode()
     with open(etcd, "rb") as f:
         etcd_bytes = f.read()
     # etcdctl beside etcd (Debian's etcd-client): snapshot save/restore, which k3s links in
@@ -64,6 +73,8 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd", kubectl: str | No
         kubectl_bytes = f.read()
     h = hashlib.sha256()
     for name, data in sources.items():
+        h.update(name.encode() + b"\0" + data)
+    for name, data in crds.items():
         h.update(name.encode() + b"\0" + data)
     h.update(etcd_bytes)
     h.update(etcdctl_bytes)
@@ -80,6 +91,8 @@ def build(version: str, out: str, etcd: str = "/usr/bin/etcd", kubectl: str | No
         _add(z, "__main__.py", b"import sys\nfrom k3s_standin.main import main\nsys.exit(main(sys.argv))\n")
         for name, data in sources.items():
             _add(z, f"k3s_standin/{name}", data)
+        for name, data in crds.items():
+            _add(z, f"k3s_standin/crds/{name}", data)
         # stored, not deflated: the version is readable in the file, as k3s's `-X .../version.Version=`
         # string is in its Go binary (k3s-io/k3s scripts/build), so a recipe can check it without running it
         _add(z, "k3s_standin/_build.py", build_info, compress=False)

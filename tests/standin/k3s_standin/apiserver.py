@@ -29,7 +29,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import kinds, util
+from . import crdschema, kinds, util
 from .patch import PatchError, json_patch, merge_patch, strategic_merge  # noqa: F401  (re-exported)
 from . import patch as patches
 from .store import Conflict, StoreUnavailable
@@ -327,6 +327,50 @@ class Cluster:
         raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; please apply your changes to the latest version and try again')
 
     # every kind (kinds.py) --------------------------------------------------------------
+    def seed_crds(self, disabled_helm: bool) -> None:
+        """The CRDs k3s registers at start (k3s pkg/server/context.go registerCrds): the helm
+        controller's HelmChart, unless --disable-helm-controller."""
+        if disabled_helm:
+            return
+        for name in crdschema.HELM_CRDS:
+            crd = crdschema.load(name)
+            crd["metadata"].update(uid=str(uuid.uuid5(uuid.NAMESPACE_DNS, crd["metadata"]["name"])),
+                                   creationTimestamp=util.now_rfc3339(), generation=1)
+            names = crd["spec"]["names"]
+            crd["status"] = {"acceptedNames": {k: names[k] for k in ("kind", "listKind", "plural", "singular") if k in names},
+                             "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                                             "lastTransitionTime": util.now_rfc3339()}],
+                             "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")]}
+            try:
+                self.store.create(kinds.CRDS + crd["metadata"]["name"], self._dump(crd))
+            except Conflict:
+                pass
+
+    def crd_schema(self, res):
+        return crdschema.schema_of(self._list(kinds.CRDS), res.group, res.version, res.plural) if res.custom else None
+
+    def crd_unknown_fields(self, res, body) -> list[str]:
+        """fieldValidation=Strict: the fields of body the kind's CRD schema does not define."""
+        schema = self.crd_schema(res)
+        if not schema or not isinstance(body, dict):
+            return []
+        return [f'unknown field "{f}"' for f in crdschema.validate(schema, body)[2]]
+
+    def custom_checked(self, res, obj: dict) -> dict:
+        """A custom resource checked against its CRD's schema: defaulted and pruned, or refused
+        with 422 Invalid naming each field, as kube-apiserver's apiextensions server does."""
+        schema = self.crd_schema(res)
+        if not schema:
+            return obj
+        out, errors, _unknown = crdschema.validate(schema, obj)
+        if errors:
+            name = obj.get("metadata", {}).get("name", "")
+            causes = [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in errors]
+            raise ApiError(422, "Invalid", f'{res.kind}.{res.group} "{name}" is invalid: '
+                           + ", ".join(f"{f}: {m}" for f, m in errors),
+                           {"name": name, "group": res.group, "kind": res.kind, "causes": causes})
+        return out
+
     def registry(self) -> kinds.Registry:
         return kinds.Registry(self._list(kinds.CRDS))
 
@@ -386,6 +430,7 @@ class Cluster:
         meta["creationTimestamp"] = util.now_rfc3339()
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
         defaults(res, obj)
+        obj = self.custom_checked(res, obj)
         if dry:
             return obj
         try:
@@ -432,6 +477,8 @@ class Cluster:
                 if k in old.get("spec", {}) and new.get("spec", {}).get(k) != old["spec"][k]:
                     raise invalid(res, name, "spec." + k, new.get("spec", {}).get(k), "field is immutable once set")
         validate_meta(res, new)
+        new = self.custom_checked(res, new)
+        meta = new["metadata"]
         if "generation" in old["metadata"] and {k: v for k, v in new.items() if k not in ("metadata", "status")} != \
                 {k: v for k, v in old.items() if k not in ("metadata", "status")}:
             meta["generation"] = old["metadata"]["generation"] + 1
@@ -1093,7 +1140,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            "by the k3s stand-in)")
         body = self._body() if verb in ("create", "update", "patch") else None
         if q.get("fieldValidation") == "Strict" and verb in ("create", "update", "patch") and sub != "eviction":
-            bad = kinds.unknown_fields(res, body)
+            bad = kinds.unknown_fields(res, body) or (c.crd_unknown_fields(res, body) if res.custom else [])
             if bad:
                 raise ApiError(400, "BadRequest", "strict decoding error: " + ", ".join(bad))
         table = kinds.wants_table(self.headers.get("Accept", ""))

@@ -173,6 +173,7 @@ class Server:
         self._wait_datastore()
         try:
             self.cluster.seed_pods(set(self.opts.get("disable") or []))
+            self.cluster.seed_crds(bool(self.opts.get("disable-helm-controller")))
         except StoreUnavailable:
             pass
         threading.Thread(target=self._controller, name="controller", daemon=True).start()

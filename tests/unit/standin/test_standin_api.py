@@ -82,6 +82,7 @@ def fixture_api(tmp_path_factory):
     app.cluster.create_node(_node("n1", role="server"))
     app.cluster.create_node(_node("n22"))
     app.cluster.seed_pods(set())
+    app.cluster.seed_crds(False)
     for name in ("n1", "n22"):
         app.cluster.renew_lease(name)
     app.cluster.controller_tick()  # the daemon pods, the pending pods scheduled
@@ -231,6 +232,30 @@ spec:
     assert smp.returncode == 1 and "UnsupportedMediaType" in smp.stderr or "unknown format" in smp.stderr
     kubectl(api, "delete", "crd", "widgets.example.com")
     assert api["store"].list("/registry/example.com/widgets/") == []
+
+
+def test_helmchart_crd_as_k3s_registers_it_judges_helmcharts(api):
+    """k3s's HelmChart CRD (vendored from k3s-io/helm-controller) is served from the start, and a
+    HelmChart is checked against its schema: a wrong type and an enum value are refused with 422,
+    an unknown field with kubectl's strict validation, and the schema's defaults are applied."""
+    names = kubectl(api, "api-resources", "--api-group", "helm.cattle.io", "-o", "name").stdout.split()
+    assert names == ["helmcharts.helm.cattle.io"]
+    chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "demo", "namespace": "kube-system"},
+             "spec": {"chartContent": "H4sIAAAAAAAA", "targetNamespace": "default"}}
+    assert "created" in kubectl(api, "apply", "-f", "-", stdin=json.dumps(chart)).stdout
+    assert "unchanged" in kubectl(api, "apply", "-f", "-", stdin=json.dumps(chart)).stdout
+    got = json.loads(kubectl(api, "get", "helmchart", "demo", "-n", "kube-system", "-o", "json").stdout)
+    assert got["spec"]["chartContent"] == "H4sIAAAAAAAA" and got["spec"]["failurePolicy"] == "reinstall"  # the CRD's default
+    bad_type = dict(chart, metadata={"name": "bad1", "namespace": "kube-system"}, spec={"chartContent": 5})
+    out = kubectl(api, "apply", "-f", "-", stdin=json.dumps(bad_type), check=False)
+    assert out.returncode == 1 and "spec.chartContent in body must be of type string" in out.stderr
+    bad_enum = dict(chart, metadata={"name": "bad2", "namespace": "kube-system"}, spec={"failurePolicy": "explode"})
+    out = kubectl(api, "apply", "-f", "-", stdin=json.dumps(bad_enum), check=False)
+    assert out.returncode == 1 and 'Unsupported value: "explode"' in out.stderr
+    unknown = dict(chart, metadata={"name": "bad3", "namespace": "kube-system"}, spec={"chartContents": "x"})
+    out = kubectl(api, "apply", "-f", "-", stdin=json.dumps(unknown), check=False)
+    assert out.returncode == 1 and 'unknown field "spec.chartContents"' in out.stderr
+    kubectl(api, "delete", "helmchart", "demo", "-n", "kube-system")
 
 
 def test_protobuf_bodies_are_refused_not_misread(api):

@@ -10,7 +10,7 @@ from ansible_collections.seal.cluster.plugins.modules import cluster_record, clu
 
 ARGS = {"cluster": "c1", "image": "k3s:v1.25.3", "digest": "sha256:" + "a" * 64, "version": "v1.25.3+k3s1",
         "masters": ["m1", "m2"], "nodes": ["n1"], "addresses": {"m1": "10.0.0.1", "m2": "10.0.0.2", "n1": None}}
-RECORD = dict(ARGS, clusterfile=None)
+RECORD = dict(ARGS, clusterfile=None, apps=[])
 
 
 def _mode(path):

@@ -69,7 +69,7 @@ def seal(capsys, *argv):
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--nodes", "10.0.0.2"], "seal: 10.0.0.2 is in --masters and --nodes"),
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "--pk", "/k", "--ask-pass"], "seal: argument --ask-pass: not allowed with argument --pk"),
     (["run", "k3s:v1.25.3", "--masters", "10.0.0.2", "-e", "1x=2"], "seal: -e wants KEY=VALUE with KEY a variable name, got '1x'"),
-    (["run", "a:b", "c:d", "--masters", "10.0.0.2"], "seal: one cluster image only"),
+    (["run", "a:b", "c:d", "--masters", "10.0.0.2"], "seal: c:d is not an app-installer image in the store"),
     (["frobnicate"], "seal: argument COMMAND: invalid choice: 'frobnicate'"),
     (["status"], "seal: cluster default has no Clusterfile"),
     (["run", "-f", "/no/Clusterfile"], "seal: /no/Clusterfile: No such file or directory"),
@@ -223,3 +223,20 @@ def test_check_image_against_a_real_store(tmp_path):
     with pytest.raises(cli.UsageError, match="image 'K3S:x'"):
         cli._check_image("K3S:x", str(tmp_path))  # pylint: disable=protected-access
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_app_images_run_on_the_stored_cluster_after_the_cluster_image(env, capsys, monkeypatch):
+    """seal run CLUSTER-IMAGE APP-IMAGE: the cluster first, then run.yml with image=<app> on the
+    stored Clusterfile, which keeps the cluster image; an app image alone runs on the stored
+    cluster, and is refused (exit 2, nothing run) when there is none."""
+    monkeypatch.setattr(cli, "_image_type", lambda name, store: {"app:v1": "app-installer"}.get(name, "kube-installer"))
+    rc, _out, err = seal(capsys, "run", "app:v1", "--cluster", "c2")
+    assert rc == 2 and err.startswith("seal: no cluster c2") and env["calls"] == []
+    rc, _out, err = seal(capsys, "run", "k3s:v1.25.3", "k3s:v1.26.0", "--masters", "10.0.0.2", "--pk", env["key"])
+    assert rc == 2 and "k3s:v1.26.0 is not an app-installer image" in err and env["calls"] == []
+    rc, _out, err = seal(capsys, "run", "k3s:v1.25.3", "app:v1", "--masters", "10.0.0.2", "--pk", env["key"])
+    assert rc == 0, err
+    assert [c["book"] for c in env["calls"]] == ["run", "run"]
+    assert env["calls"][1]["kwargs"]["image"] == "app:v1" and stored(env)["spec"]["image"] == "k3s:v1.25.3"
+    rc, _out, _err = seal(capsys, "run", "app:v1")
+    assert rc == 0 and env["calls"][-1]["kwargs"]["image"] == "app:v1"

@@ -1,0 +1,138 @@
+"""Apps (issue 19, parts 4-5): an app-installer image built FROM the k3s test image with a YAML
+app, a Helm chart and a shell app, run with run.yml on a running 1-master fleet cluster. The
+applied objects are read back from the API with the Python kubernetes client: the YAML app's
+objects, and the k3s HelmChart whose spec.chartContent is the chart packed in the image (the
+stand-in validated it against k3s's HelmChart CRD). The shell app ran once on master0 with the
+Clusterfile's env; the record names the image digest of each app; a second run changes nothing.
+One shared fleet (SEAL_APPS_FLEET)."""
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
+sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
+import build_image  # noqa: E402  pylint: disable=wrong-import-position
+import fleet  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402
+from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract  # noqa: E402
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
+
+pytestmark = pytest.mark.fleet
+NAME = fleet.name_from_env("SEAL_APPS_FLEET", "apps")
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
+FILES = {
+    "web.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: seal-apps}\n---\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: seal-apps}\ndata: {greeting: hello}\n",
+    "demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    "demo/values.yaml": "replicas: 1\n",
+    "demo/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo}\ndata: {r: \"{{ .Values.replicas }}\"}\n",
+    "hello.sh": "#!/bin/bash\nset -eu\necho \"$GREETING $(pwd)\" >> /root/seal-app-hello\n",
+}
+KUBEFILE = ('FROM k3s:v1.25.3\nAPP web local://web.yaml\nAPP demo local://demo\nAPP hello local://hello.sh\n'
+            'LAUNCH ["web", "demo", "hello"]\n')
+
+
+def build_app(store, work):
+    ctx = os.path.join(work, "app")
+    for rel, text in FILES.items():
+        os.makedirs(os.path.dirname(os.path.join(ctx, rel)), exist_ok=True)
+        with open(os.path.join(ctx, rel), "w", encoding="utf-8") as f:
+            f.write(text)
+    with open(os.path.join(ctx, "Kubefile"), "w", encoding="utf-8") as f:
+        f.write(KUBEFILE)
+    desc, _b = Builder(Store(store), ctx, cache_images=False, image_type="app-installer").build("app:v1")
+    return desc
+
+
+def ssh(state, ip, command):
+    return subprocess.run(fleet.ssh_argv(ip, state["key"]) + [command], capture_output=True, text=True,
+                          timeout=120, check=False).stdout
+
+
+def play(state, env, *extra):
+    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
+                           os.path.join(state["dir"], "Clusterfile"), "playbooks/run.yml", *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
+    state = fleet.up(NAME, masters=1, nodes=0, spec_extra={"env": ["GREETING=hi-from-env"]})
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+        build_image.build("v1.25.3+k3s1", env["SEAL_IMAGE_STORE"])
+        installed = play(state, env)
+        assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-2000:]
+        desc = build_app(env["SEAL_IMAGE_STORE"], work)
+        yield state, env, desc, work
+    finally:
+        fleet.down(NAME)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def api(work):
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+
+    return client, config.new_client_from_config(config_file=os.path.join(work, ".seal", NAME, "kubeconfig"))
+
+
+def test_an_app_image_installs_its_apps_in_order_on_the_running_cluster(cluster):
+    state, env, desc, work = cluster
+    master = state["nodes"][0]["ip"]
+    out = play(state, env, "-e", "image=app:v1")
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
+    # only the apps: no runtime verb ran, and the log names the image digest of each app
+    for app in ("web", "demo", "hello"):
+        assert f"app {app} " in out.stdout and desc["digest"] in out.stdout
+    assert not re.search(r"TASK \[seal\.cluster\.runtime_k3s : ", out.stdout), "an app image ran a runtime verb"
+
+    client, conn = api(work)
+    cm = client.CoreV1Api(conn).read_namespaced_config_map("web", "seal-apps")
+    assert cm.data == {"greeting": "hello"}
+    chart = client.CustomObjectsApi(conn).get_namespaced_custom_object("helm.cattle.io", "v1", "kube-system", "helmcharts", "demo")
+    assert chart["spec"]["targetNamespace"] == "default" and chart["spec"]["failurePolicy"] == "reinstall"  # CRD default
+    assert chart["metadata"]["annotations"]["seal.cluster/image-digest"] == desc["digest"]
+    # the chart content is the chart packed in the image, file for file
+    rootfs, _new = extract(Store(env["SEAL_IMAGE_STORE"]), desc)
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(chart["spec"]["chartContent"])), mode="r:gz") as tar:
+        packed = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    in_image = {}
+    for base, _dirs, names in os.walk(os.path.join(rootfs, "application", "apps", "demo")):
+        for n in names:
+            path = os.path.join(base, n)
+            with open(path, "rb") as f:
+                in_image["demo/" + os.path.relpath(path, os.path.join(rootfs, "application", "apps", "demo"))] = f.read()
+    assert packed == in_image and sorted(packed) == ["demo/Chart.yaml", "demo/templates/cm.yaml", "demo/values.yaml"]
+    # the shell app ran on master0, in its directory, with the Clusterfile's env
+    hex_digest = desc["digest"].split(":", 1)[1]
+    assert ssh(state, master, "cat /root/seal-app-hello").splitlines() == [
+        f"hi-from-env /var/lib/seal/{NAME}/apps/{hex_digest}/application/apps/hello"]
+    record = json.loads(ssh(state, master, f"cat /var/lib/seal/{NAME}/applied.json"))
+    assert [(a["name"], a["type"], a["digest"]) for a in record["apps"]] == [
+        ("web", "kube", desc["digest"]), ("demo", "helm", desc["digest"]), ("hello", "shell", desc["digest"])]
+    assert record["image"] == "docker.io/library/k3s:v1.25.3"  # the cluster's image stays the cluster image
+
+
+def test_the_second_run_changes_nothing(cluster):
+    state, env, _desc, _work = cluster
+    master = state["nodes"][0]["ip"]
+    again = play(state, env, "-e", "image=app:v1")
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    assert changed.get(master) == 0 and all(n == 0 for n in changed.values()), changed
+    assert len(ssh(state, master, "cat /root/seal-app-hello").splitlines()) == 1  # the shell app ran once
