@@ -8,6 +8,7 @@ import os
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_config as k3s_config
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe_archive
@@ -40,7 +41,7 @@ def config_files(configs, image_rootfs):
         except sealer_config.ConfigError as exc:
             raise AnsibleFilterError("Config document %d (%s): %s" % (i + 1, (config.get("metadata") or {}).get("name"), exc)) from None
     try:
-        return sealer_config.files(checked, str(image_rootfs) if image_rootfs else None)
+        return wrap_var(sealer_config.files(checked, str(image_rootfs) if image_rootfs else None))
     except sealer_config.ConfigError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
@@ -105,7 +106,7 @@ def cluster_plugins(plugins, image_rootfs=None, image=None, trusted=False):
                 "reference it by digest (name@sha256:...) or put it in the local store first (seal pull / cluster_image)"
                 % (image, ", ".join(sorted({p["source"].rsplit(" ", 1)[-1] for p in found}))))
         out.extend(found)
-    return out
+    return wrap_var(out)  # Clusterfile and image text stays data: never rendered as a template
 
 
 def plugin_runs(plugins, phase, host, hostvars, groups, hosts=None):
@@ -122,7 +123,7 @@ def plugin_runs(plugins, phase, host, hostvars, groups, hosts=None):
         if plugin["type"] == "HOSTNAME":
             run["hostname"] = sealer_plugins.host_value(plugin, host, hostvars)
         out.append(run)
-    return out
+    return wrap_var(out)
 
 
 def plugin_node_specs(specs, plugins):
@@ -139,7 +140,7 @@ def plugin_node_specs(specs, plugins):
             else:
                 spec["taints"].extend(t for t in value if t not in spec["taints"])
         out.append(spec)
-    return out
+    return wrap_var(out)
 
 
 def k3s_env_config(env):

@@ -50,7 +50,7 @@ options:
     description: HOSTNAME - the name this host gets.
     type: str
   chdir:
-    description: SHELL - the directory it runs in (the rootfs).
+    description: SHELL - the directory it runs in (the rootfs); in PreClean and PostClean C(/) when it is gone.
     type: path
   env:
     description: SHELL - variables exported to it (a list value is joined with spaces).
@@ -109,6 +109,9 @@ from ansible_collections.seal.cluster.plugins.module_utils._errors import Module
 from ansible_collections.seal.cluster.plugins.module_utils._files import write_atomic
 
 
+CLEAN_PHASES = ("PreClean", "PostClean")
+
+
 class PluginRunner:
     def __init__(self, module):
         self.module = module
@@ -126,6 +129,8 @@ class PluginRunner:
             names.check_env_key(key)
             env[key] = " ".join(str(v) for v in value) if isinstance(value, list) else str(value)
         chdir = self.p["chdir"] or "/"
+        if not os.path.isdir(chdir) and self.p["phase"] in CLEAN_PHASES:
+            chdir = "/"  # sealer: CdIfExistAndExecCmd for the clean phases (pkg/cluster-runtime/hook.go)
         if not os.path.isdir(chdir):
             raise ModuleFailure("%s: the rootfs %s is not on the host" % (self.what(), chdir))
         if self.module.check_mode:

@@ -37,6 +37,7 @@ PLAY_PHASES = (
     ("join servers", "Join the other masters"),
     ("join agents", "Join the nodes"),
     ("gates", "Labels, taints, health gates"),
+    ("plugins", "Plugins after the install"),
     ("plan", "Plan"),
     ("check", "Check the upgrade path"),
     ("distribute", "Distribute the image"),
