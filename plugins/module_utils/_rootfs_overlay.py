@@ -193,6 +193,10 @@ class Overlay:
         return sorted(found)
 
     def run(self, check_mode):
+        if not os.path.isdir(self.fs.root):
+            if check_mode:  # the rootfs arrives with the same run
+                return {"changed": True, "written": sorted(self.files), "applied": sorted(self.files)}
+            raise ModuleFailure("rootfs %s is not on the host: is the cluster image distributed?" % self.fs.root)
         writes, bases, applied, list_changed = self.plan()
         changed = bool(writes) or list_changed
         if changed and not check_mode:
