@@ -129,9 +129,18 @@ def check(value, source="Clusterfile"):
     spec = value.get("spec")
     if not isinstance(spec, dict):
         raise PluginError("spec: a Plugin needs spec.type, spec.action and spec.data")
+    spec = dict(spec)
+    if True in spec:
+        # YAML 1.1 reads an unquoted `on:` as the key true (sealer's docs quote it: 'on': master;
+        # unquoted, sealer drops it and runs everywhere): it can only mean `on`
+        if "on" in spec:
+            raise PluginError("spec.on: given twice ('on' and an unquoted on, which YAML reads as true)")
+        spec["on"] = spec.pop(True)
     for key, item in spec.items():
         if key not in SPEC_KEYS:
             raise PluginError("spec.%s: unknown key (allowed: %s)" % (key, ", ".join(SPEC_KEYS)))
+        if key == "on" and isinstance(item, list):
+            item = spec["on"] = ",".join(str(i) for i in item)  # sealer's docs show a list of IPs as one string
         if item is not None and not isinstance(item, str):
             raise PluginError("spec.%s: must be a string, not %s" % (key, type(item).__name__))
     kind = spec.get("type")

@@ -87,3 +87,15 @@ def test_hostname_label_and_taint_values_per_host():
     tt = plugin({"type": "TAINT", "action": "PreGuest", "data": "10.0.0.2,10.0.0.4 key4:NoSchedule\n"})
     assert sp.host_value(tt, "10.0.0.4", HOSTVARS) == ["key4:NoSchedule"]
     assert sp.host_value(tt, "10.0.0.3", HOSTVARS) == []
+
+
+def test_an_unquoted_on_and_a_list_of_ips():
+    """YAML 1.1 reads `on:` as the key true; sealer's docs quote it. Either way it is `on`."""
+    import yaml
+    value = yaml.safe_load("apiVersion: sealer.io/v1\nkind: Plugin\nmetadata: {name: p}\n"
+                           "spec:\n  type: SHELL\n  action: PreInit\n  on: [10.0.0.2, 10.0.0.4]\n  data: x\n")
+    assert True in value["spec"]
+    assert sp.select(sp.check(value), "PreInit", HOSTS, HOSTVARS, GROUPS) == ["10.0.0.2", "10.0.0.4"]
+    value["spec"]["on"] = "master"
+    with pytest.raises(sp.PluginError, match="spec.on: given twice"):
+        sp.check(value)
