@@ -25,6 +25,8 @@ import stat
 
 from ansible_collections.seal.cluster.plugins.module_utils import _go_template as go_template
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe_archive
+from ansible_collections.seal.cluster.plugins.module_utils._digest import DigestError
+from ansible_collections.seal.cluster.plugins.module_utils._digest import hex_of as digest_hex
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import remove_path, write_atomic
 
@@ -73,17 +75,10 @@ class Rootfs:
             raise ModuleFailure("rootfs: %s is not UTF-8 text" % rel) from None
 
     def _parent(self, parts, create):
-        path = self.root
-        for i, comp in enumerate(parts[:-1]):
-            path = os.path.join(path, comp)
-            st = _lstat(path)
-            if st is None:
-                if not create:
-                    return None
-                os.mkdir(path, 0o755)
-            elif stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-                raise ModuleFailure("rootfs: %s: %r is not a directory (symlinks are not followed)" % ("/".join(parts), "/".join(parts[:i + 1])))
-        return path
+        try:
+            return safe_archive.confined_dir(self.root, parts[:-1], "rootfs", "/".join(parts), create)
+        except safe_archive.ArchiveError as exc:
+            raise ModuleFailure(str(exc)) from None
 
     def write(self, rel, content, mode=0o644):
         parts = _parts(rel, "file")
@@ -137,7 +132,10 @@ class Overlay:
             if rel.split("/", 1)[0] in SKIP:
                 raise ModuleFailure("rootfs: Config path %s is seal.cluster's own state; refused" % rel)
         self.env = _env_values(env)
-        self.digest = (digest or "none").replace(":", "-")
+        try:
+            self.digest = digest_hex(digest, "rootfs_config: digest")  # checked sha256:<64 hex>, a safe path part
+        except DigestError as exc:
+            raise ModuleFailure(str(exc)) from None
 
     def _previous(self):
         text = self.fs.read(APPLIED)

@@ -11,7 +11,7 @@ short_description: Write a Clusterfile's Config files and render the env templat
 version_added: 0.2.0
 description:
   - Runs after the cluster image's rootfs arrived (M(seal.cluster.rootfs)). Writes the files of the
-    Clusterfile's C(kind: Config) documents (O(files), computed on the controller by the filter
+    Clusterfile's C(kind Config) documents (O(files), computed on the controller by the filter
     C(seal.cluster.config_files) from the image's own files), then renders every C(*.tmpl) file of
     the rootfs with O(env) into the file without C(.tmpl), as sealer does (C(pkg/env/env.go)).
   - Templates are Go text/template style, a safe subset (C({{ .Key }}), C(b64enc), C(b64dec),
