@@ -28,7 +28,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive 
 from ansible_collections.seal.cluster.plugins.module_utils._digest import DigestError
 from ansible_collections.seal.cluster.plugins.module_utils._digest import hex_of as digest_hex
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
-from ansible_collections.seal.cluster.plugins.module_utils._files import remove_path, write_atomic
+from ansible_collections.seal.cluster.plugins.module_utils._files import write_atomic
 
 STATE_DIR = ".seal"
 APPLIED = ".seal/config-applied.json"
