@@ -150,7 +150,9 @@ def _cidrs(key, value):
     items = [item.strip() for item in str(value).split(",")]
     for item in items:
         try:
-            ipaddress.ip_network(item, strict=True)
+            if "/" not in item:
+                raise ValueError(item)
+            ipaddress.ip_network(item, strict=False)  # k3s: net.ParseCIDR, host bits allowed (pkg/cli/server/server.go)
         except ValueError:
             raise ModuleFailure("env %s: %r is not a network in CIDR form (k3s would refuse %s)" % (key, item, value)) from None
     return ",".join(items)
