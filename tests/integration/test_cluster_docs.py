@@ -1,12 +1,11 @@
-"""A Clusterfile's env, Config and Plugin documents on a stand-in k3s fleet (2 masters + 1 node,
+"""A Clusterfile's env, Config and Plugin documents on a stand-in k3s fleet (1 master + 2 nodes,
 one fleet for the module): the image carries an env template, a YAML file a Config merges into
 and a plugin of its own; the Clusterfile an env, a Config and two SHELL plugins (one on the
-masters, one on the node's IP).
+masters, one on the first node's IP; the second node gets neither).
 
 run.yml: each host's rendered template (host env over cluster env), the masters' k3s config with
 the mapped network values, the merged file, the plugins' markers on exactly their hosts and the
-image plugin's log line naming the image digest; a second run changes nothing; a changed Config
-and env rewrite only the rootfs files (one change per host, k3s not restarted); a failing plugin
+image plugin's log line naming the image digest; a second run changes nothing; a failing plugin
 (PreClean of reset.yml) stops the run with its name, host and exit code before the reset."""
 import json
 import os
@@ -63,7 +62,7 @@ def build_image(store):
     return desc["digest"]
 
 
-def documents(node_ip, replicas=3, extra=""):
+def documents(node_ip, extra=""):
     return f"""---
 apiVersion: sealer.io/v1
 kind: Config
@@ -73,7 +72,7 @@ spec:
   path: etc/app.yaml
   strategy: merge
   data: |
-    replicas: {replicas}
+    replicas: 3
 ---
 apiVersion: sealer.io/v1
 kind: Plugin
@@ -99,10 +98,10 @@ spec:
 {extra}"""
 
 
-def write_clusterfile(state, work, zone="a", **kwargs):
+def write_clusterfile(state, work, **kwargs):
     node_ip = [n["ip"] for n in state["nodes"] if n["role"] == "node"][0]
     env = ["PodCIDR=10.52.0.0/16", "SvcCIDR=10.53.0.0/16", "CertSANs=api.docs.test,10.9.9.9",
-           "DNSDomain=docs.local", "ZONE=" + zone]
+           "DNSDomain=docs.local", "ZONE=a"]
     text = fleet.clusterfile(state).replace("  ssh:\n", "  env: %s\n  ssh:\n" % json.dumps(env), 1)
     path = os.path.join(work, "Clusterfile")
     with open(path, "w", encoding="utf-8") as f:
@@ -118,7 +117,7 @@ def ssh(state, ip, command):
 @pytest.fixture(scope="module")
 def cluster():
     work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
-    state = fleet.up(NAME, masters=2, nodes=1, host_extra={"node": {"env": ["ZONE=b"]}})
+    state = fleet.up(NAME, masters=1, nodes=2, host_extra={"node": {"env": ["ZONE=b"]}})
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
@@ -131,8 +130,15 @@ def cluster():
 
 
 def play(env, clusterfile, playbook="run.yml"):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", clusterfile, "playbooks/" + playbook],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    """ansible-playbook; its output also goes to <work>/<playbook>.<n>.log (to follow a slow run)."""
+    work = os.path.dirname(clusterfile)
+    log = os.path.join(work, "%s.%d.log" % (playbook, len([n for n in os.listdir(work) if n.endswith(".log")])))
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", clusterfile, "playbooks/" + playbook],
+                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=1800, check=False)
+    with open(log, encoding="utf-8") as f:
+        proc.stdout, proc.stderr = f.read(), ""
+    return proc
 
 
 def changes(proc):
@@ -142,44 +148,34 @@ def changes(proc):
 
 def test_env_config_and_plugins(cluster):
     state, env, work, digest = cluster
-    masters = [n["ip"] for n in state["nodes"] if n["role"] == "master"]
-    node = [n["ip"] for n in state["nodes"] if n["role"] == "node"][0]
+    master = [n["ip"] for n in state["nodes"] if n["role"] == "master"][0]
+    node, other = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
     rootfs = f"/var/lib/seal/{NAME}/rootfs"
     first = play(env, write_clusterfile(state, work))
     changes(first)
 
-    for ip in masters + [node]:
-        zone = "b" if ip == node else "a"
+    for ip in (master, node, other):
+        zone = "a" if ip == master else "b"
         assert ssh(state, ip, f"cat {rootfs}/etc/seal-env.conf") == f"pod=10.52.0.0/16\nhost={ip}\nzone={zone}\n"
         assert yaml.safe_load(ssh(state, ip, f"cat {rootfs}/etc/app.yaml")) == {"image": "app", "replicas": 3}
         assert json.loads(ssh(state, ip, f"cat {rootfs}/.seal/config-applied.json")) == ["etc/app.yaml", "etc/seal-env.conf"]
         config = yaml.safe_load(ssh(state, ip, "cat /etc/rancher/k3s/config.yaml"))
-        if ip in masters:
+        if ip == master:
             assert (config["cluster-cidr"], config["service-cidr"], config["cluster-domain"]) == \
                 ("10.52.0.0/16", "10.53.0.0/16", "docs.local")
-            assert {"api.docs.test", "10.9.9.9", *masters} <= set(config["tls-san"])
+            assert {"api.docs.test", "10.9.9.9", master} <= set(config["tls-san"])
         else:
             assert not {"cluster-cidr", "service-cidr", "cluster-domain", "tls-san"} & set(config)
         marks = ssh(state, ip, f"ls {MARKERS} 2>/dev/null || true").split()
-        expected = {masters[0]: ["from-image-PostInstall", "on-masters-PreInit"], masters[1]: ["on-masters-PreInit"],
-                    node: ["on-the-node-0", "on-the-node-1"]}[ip]
+        expected = {master: ["from-image-PostInstall", "on-masters-PreInit"], node: ["on-the-node-0", "on-the-node-1"],
+                    other: []}[ip]
         assert sorted(marks) == expected, (ip, marks)
-    for ip in masters:
-        assert ssh(state, ip, f"cat {MARKERS}/on-masters-PreInit") == f"{ip} a {rootfs}\n"
+    assert ssh(state, master, f"cat {MARKERS}/on-masters-PreInit") == f"{master} a {rootfs}\n"
     assert ssh(state, node, f"cat {MARKERS}/on-the-node-1") == f"{node} b\n"
     assert f"from-image (image docker.io/library/k3s:v1.25.3@{digest} plugins/image.yaml)" in first.stdout
 
     second = changes(play(env, write_clusterfile(state, work)))
     assert second and all(n == 0 for n in second.values()), second
-
-    # a change of a Config and of the env: the rootfs files are rewritten, nothing else (no k3s restart)
-    started = {ip: ssh(state, ip, "systemctl show -p ActiveEnterTimestamp k3s k3s-agent") for ip in masters + [node]}
-    third = changes(play(env, write_clusterfile(state, work, zone="c", replicas=4)))
-    assert third == {ip: 1 for ip in masters + [node]} | {"localhost": 0}, third
-    for ip in masters + [node]:
-        assert yaml.safe_load(ssh(state, ip, f"cat {rootfs}/etc/app.yaml"))["replicas"] == 4
-        assert ssh(state, ip, f"cat {rootfs}/etc/seal-env.conf").endswith("zone=%s\n" % ("b" if ip == node else "c"))
-        assert ssh(state, ip, "systemctl show -p ActiveEnterTimestamp k3s k3s-agent") == started[ip]
 
 
 def test_a_failing_plugin_stops_the_run_with_its_name(cluster):
@@ -193,6 +189,6 @@ def test_a_failing_plugin_stops_the_run_with_its_name(cluster):
     assert f"plugin refuse-clean (Clusterfile, PreClean) on host {node} failed with exit code 3" in text, out.stdout[-4000:]
     assert "cannot clean" in text
     # the phase failed for every host: the reset happened nowhere
-    assert ssh(state, node, "systemctl is-active k3s-agent").strip() == "active"
-    for master in [n["ip"] for n in state["nodes"] if n["role"] == "master"]:
-        assert ssh(state, master, "systemctl is-active k3s").strip() == "active"
+    for host in state["nodes"]:
+        unit = "k3s" if host["role"] == "master" else "k3s-agent"
+        assert ssh(state, host["ip"], f"systemctl is-active {unit}").strip() == "active"
