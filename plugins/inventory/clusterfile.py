@@ -25,8 +25,10 @@ description:
     C(seal_cluster_name), C(seal_image), C(seal_registry) (with defaults V(sea.hub) and V(5000)),
     C(seal_host_aliases), C(seal_data_root). A host's roles are its groups; the first master is
     group V(master0).
-  - Reserved, read by no role yet - C(seal_env) (cluster env overridden per host) and
-    C(seal_runtime_config) (the other documents).
+  - C(seal_env) (the cluster env overridden per host, with sealer's C(HostIP), C(KubeSvcIP),
+    C(DNSSvcIP)), C(seal_cluster_env) (the cluster env alone), C(seal_configs) and C(seal_plugins)
+    (the C(Config) and C(Plugin) documents, checked like the Cluster; docs/config.md,
+    docs/plugin.md) and C(seal_runtime_config) (any other documents).
   - A Clusterfile is data, as it is for sealer - every value read from it (nested ones too) is
     marked unsafe and never rendered as a template, so a label such as C({{ lookup(...) }}) stays
     that text. Use a normal inventory to template variables.

@@ -136,3 +136,46 @@ def journal_hint(lines):
             if fragment in line:
                 return "; %s" % cause
     return ""
+
+
+# Sealer's network env keys (sealer common/common.go EnvPodCIDR, EnvSvcCIDR, EnvCertSANs; CertSANs
+# is split on ',' as pkg/runtime/kubernetes/init.go initKubeadmConfig does) and the k3s server
+# flags that mean the same (k3s pkg/cli/cmds/server.go: cluster-cidr, service-cidr, tls-san,
+# cluster-domain). DNSDomain is not a sealer env key (sealer takes the DNS domain from kubeadm's
+# networking.dnsDomain): seal.cluster reads it under that name for k3s's cluster-domain.
+SEALER_ENV_KEYS = (("PodCIDR", "cluster-cidr"), ("SvcCIDR", "service-cidr"), ("CertSANs", "tls-san"),
+                   ("DNSDomain", "cluster-domain"))
+
+
+def _cidrs(key, value):
+    items = [item.strip() for item in str(value).split(",")]
+    for item in items:
+        try:
+            if "/" not in item:
+                raise ValueError(item)
+            ipaddress.ip_network(item, strict=False)  # k3s: net.ParseCIDR, host bits allowed (pkg/cli/server/server.go)
+        except ValueError:
+            raise ModuleFailure("env %s: %r is not a network in CIDR form (k3s would refuse %s)" % (key, item, value)) from None
+    return ",".join(items)
+
+
+def from_sealer_env(env):
+    """The k3s server config the cluster env's network keys give ({} when it has none).
+    tls-san is a list (added to the collection's own); the others are strings."""
+    config = {}
+    for key, flag in SEALER_ENV_KEYS:
+        value = (env or {}).get(key)
+        if value in (None, "", []):
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if flag in ("cluster-cidr", "service-cidr"):
+            config[flag] = _cidrs(key, value)
+        elif flag == "tls-san":
+            config[flag] = [item.strip() for item in str(value).split(",") if item.strip()]
+        else:
+            try:
+                config[flag] = names.check_domain(str(value).strip())
+            except names.InvalidName as exc:
+                raise ModuleFailure("env %s: %s" % (key, exc.reason)) from None
+    return config

@@ -171,6 +171,26 @@ def is_tar(path):
         return False
 
 
+def confined_dir(root, parts, label, name, create):
+    """The directory root/parts, made if create; None if absent. Never through a symlink: a
+    component that is a symlink (or a file) is refused, naming label and name."""
+    path = root
+    for i, comp in enumerate(parts):
+        path = os.path.join(path, comp)
+        st = _lstat(path)
+        if st is None:
+            if not create:
+                return None
+            os.mkdir(path, 0o755)
+        elif stat.S_ISLNK(st.st_mode):
+            _fail(label, name, "would be written through the symlink %r" % "/".join(parts[:i + 1]))
+        elif not stat.S_ISDIR(st.st_mode):
+            if not create:
+                return None
+            _fail(label, name, "needs %r to be a directory, but it is a file" % "/".join(parts[:i + 1]))
+    return path
+
+
 class Extractor:
     """Extract one or more archives (the layers of an image, in order) into target.
 
@@ -189,22 +209,7 @@ class Extractor:
         return os.path.join(self.root, *parts) if parts else self.root
 
     def _dir(self, parts, label, name, create):
-        """The directory at parts, made if create; None if absent. Never through a symlink."""
-        path = self.root
-        for i, comp in enumerate(parts):
-            path = os.path.join(path, comp)
-            st = _lstat(path)
-            if st is None:
-                if not create:
-                    return None
-                os.mkdir(path, 0o755)
-            elif stat.S_ISLNK(st.st_mode):
-                _fail(label, name, "would be written through the symlink %r" % "/".join(parts[:i + 1]))
-            elif not stat.S_ISDIR(st.st_mode):
-                if not create:
-                    return None
-                _fail(label, name, "needs %r to be a directory, but it is a file" % "/".join(parts[:i + 1]))
-        return path
+        return confined_dir(self.root, parts, label, name, create)
 
     def apply(self, archive, label="archive", whiteouts=False, select=None):
         """Extract archive; with select, only the members whose checked name (``a/b``, no

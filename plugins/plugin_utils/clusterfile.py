@@ -12,7 +12,10 @@ import re
 
 import yaml
 
+import ipaddress
+
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_config, sealer_plugins
 
 API_VERSION = "sealer.io/v2"
 DEFAULT_REGISTRY = {"domain": "sea.hub", "port": 5000}
@@ -161,7 +164,41 @@ def load(text, filename="Clusterfile"):
             raise doc.error("", "every document needs apiVersion and kind")
     for doc in clusters:
         validate(doc)
+    for doc in docs:
+        check_runtime_doc(doc)
     return docs
+
+
+def check_runtime_doc(doc):
+    """A Config or Plugin document checked where it is read; errors name the document and field."""
+    checker = {"Config": sealer_config.check, "Plugin": sealer_plugins.check}.get(doc.kind)
+    if checker is None:
+        return None
+    try:
+        return checker(doc.value)
+    except (sealer_config.ConfigError, sealer_plugins.PluginError) as exc:
+        field, _sep, message = str(exc).partition(": ")
+        name = (doc.value.get("metadata") or {}).get("name") if isinstance(doc.value.get("metadata"), dict) else None
+        raise doc.error(field, "%s%s" % ("%s %s: " % (doc.kind, name) if name else "", message)) from None
+
+
+def derived_env(env, ip):
+    """The keys sealer adds to a host's env: HostIP (pkg/infradriver/ssh_infradriver.go
+    GetHostEnv, unless set) and, from SvcCIDR's first network, KubeSvcIP (its 1st address) and
+    DNSSvcIP (its 10th), replacing given ones (pkg/clusterfile/decoder.go)."""
+    env = dict(env)
+    env.setdefault("HostIP", ip)
+    svc = env.get("SvcCIDR")
+    if isinstance(svc, str) and svc:
+        env.pop("KubeSvcIP", None)
+        env.pop("DNSSvcIP", None)
+        try:
+            network = ipaddress.ip_network(svc.split(",")[0].strip(), strict=False)
+            env["KubeSvcIP"] = str(network[1])
+            env["DNSSvcIP"] = str(network[10])
+        except (ValueError, IndexError):
+            pass  # k3s_env_config refuses a SvcCIDR that is not a network, naming it
+    return env
 
 
 def _check(doc, path, check, value):
@@ -290,8 +327,11 @@ def hosts_of(doc, runtime_docs=()):
         "seal_registry": registry,
         "seal_host_aliases": spec.get("hostAliases") or [],
         "seal_data_root": spec.get("dataRoot") or DEFAULT_DATA_ROOT,
-        # reserved (read by nothing yet; issue 19 gives them meaning): seal_runtime_config, seal_env
-        "seal_runtime_config": [d.value for d in runtime_docs],
+        # the other documents: Config and Plugin ones checked and normalised, the rest kept as they are
+        "seal_runtime_config": [d.value for d in runtime_docs if d.kind not in ("Config", "Plugin")],
+        "seal_configs": [d.value for d in runtime_docs if d.kind == "Config"],
+        "seal_plugins": [check_runtime_doc(d) for d in runtime_docs if d.kind == "Plugin"],
+        "seal_cluster_env": cluster_env,
     }
     out = []
     for host in spec["hosts"]:
@@ -303,7 +343,7 @@ def hosts_of(doc, runtime_docs=()):
                 "ansible_host": ip,
                 "ansible_port": int(ssh.get("port") or 22),
                 "ansible_user": ssh.get("user") or "root",
-                "seal_env": env,
+                "seal_env": derived_env(env, ip),
                 "seal_labels": {str(k): _label_text(v) for k, v in (host.get("labels") or {}).items()},
                 "seal_taints": list(host.get("taints") or []),
             })

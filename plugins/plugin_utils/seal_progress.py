@@ -37,7 +37,9 @@ PLAY_PHASES = (
     ("join servers", "Join the other masters"),
     ("join agents", "Join the nodes"),
     ("gates", "Labels, taints, health gates"),
+    ("plugins", "Plugins after the install"),
     ("apps", "Launch the image's apps"),
+    ("plugins", "Plugins after the apps"),
     ("plan", "Plan"),
     ("check", "Check the upgrade path"),
     ("distribute", "Distribute the image"),
@@ -48,7 +50,7 @@ PLAY_PHASES = (
     ("record", "Update the cluster's record"),
     ("reset", "Reset hosts"),
 )
-TASK_PHASES = (("distribute", "Distribute the cluster image rootfs"),)
+TASK_PHASES = (("distribute", "Distribute the cluster image"),)
 RESULT_EVENTS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
                  "runner_on_skipped": "skipped"}
 # a host that has not answered its current step after this long is named as slow

@@ -141,19 +141,19 @@ def test_every_clusterfile_value_is_data_never_a_template(tmp_path):
     text = (HEAD % {"name": "c1", "ip": "10.0.0.2"}).replace(
         "roles: [master]", "roles: [master, %s]" % json.dumps(evil("role"))) + (
         "  image: %s\n  env: [%s]\n  hostAliases:\n    - ip: 10.0.0.9\n      hostnames: [a]\n"
-        "---\napiVersion: sealer.io/v2\nkind: Config\nmetadata: {name: k3s}\nspec: {data: %s}\n"
+        "---\napiVersion: sealer.io/v2\nkind: Config\nmetadata: {name: k3s}\nspec: {path: etc/k3s.yaml, data: %s}\n"
         % (json.dumps(evil("image")), json.dumps("X=" + evil("env")), json.dumps(evil("config"))))
     path = tmp_path / "Clusterfile"
     path.write_text(text)
     out = _ansible([os.path.join(BIN, "ansible"), "-i", str(path), "10.0.0.2", "-m", "ansible.builtin.debug",
                     "-a", "msg={{ {'env': seal_env, 'image': seal_image, 'roles': group_names, "
-                          "'config': seal_runtime_config[0].spec.data} | to_json }}"], tmp_path)
+                          "'config': seal_configs[0].spec.data} | to_json }}"], tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     shown = json.loads(out.stdout.split("=>", 1)[1])["msg"]
     shown = json.loads(shown)
     # a role is a group (its name sanitised), never a template
     assert "master" in shown.pop("roles")
-    assert shown == {"env": {"X": evil("env")}, "image": evil("image"), "config": evil("config")}
+    assert shown == {"env": {"X": evil("env"), "HostIP": "10.0.0.2"}, "image": evil("image"), "config": evil("config")}
     assert sorted(os.listdir(tmp_path)) == ["Clusterfile", "ansible-tmp"]
 
 

@@ -52,7 +52,10 @@ def test_per_host_ssh_env_labels_taints_and_runtime_documents():
     hosts = dict((ip, (hv, groups)) for ip, hv, groups in cf.hosts_of(cluster, [d for d in docs if d.kind != "Cluster"]))
     master, _groups = hosts["192.168.0.2"]
     assert master["ansible_port"] == 2222 and master["ansible_user"] == "xxx"
-    assert master["seal_env"] == {"key1": "override", "key2": "value2;value3", "key3": ["value4", "value5"]}
+    # HostIP: sealer adds the host's address (pkg/infradriver/ssh_infradriver.go GetHostEnv)
+    assert master["seal_env"] == {"key1": "override", "key2": "value2;value3", "key3": ["value4", "value5"],
+                                  "HostIP": "192.168.0.2"}
+    assert master["seal_cluster_env"]["key1"] == "value1"
     node, groups = hosts["192.168.0.3"]
     assert groups == ["node", "db", "cluster_my_cluster"]
     assert node["ansible_port"] == 22 and node["seal_env"]["key1"] == "value1"
@@ -61,7 +64,7 @@ def test_per_host_ssh_env_labels_taints_and_runtime_documents():
     assert node["seal_registry"]["localRegistry"] == {"domain": "reg.local", "port": 5000, "username": "admin",
                                                       "password": "s3cret", "ha": True}
     assert node["seal_data_root"] == "/data/seal"
-    assert node["seal_runtime_config"][0]["kind"] == "Config"
+    assert node["seal_configs"][0]["kind"] == "Config"
 
 
 def test_writer_round_trips():
@@ -81,5 +84,5 @@ def test_names_ipv6_and_aliases_example():
     _ip, hv, groups = hosts[0]
     assert groups == ["master", "cluster_v6_cluster", "master0"]
     assert hv["seal_labels"] == {"topology.kubernetes.io/zone": "eu-1a", "edge": "true", "empty": ""}
-    assert hv["seal_env"] == {"HTTP_PROXY": "http://proxy.local:3128", "_X": ""}
+    assert hv["seal_env"] == {"HTTP_PROXY": "http://proxy.local:3128", "_X": "", "HostIP": "2001:db8::2"}
     assert hv["seal_data_root"] == "/srv/seal"
