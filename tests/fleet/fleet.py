@@ -54,11 +54,26 @@ class FleetError(RuntimeError):
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?")
 
 
+def prefixed(name: str) -> str:
+    """name under $SEAL_FLEET_PREFIX (empty by default): podman, ~/.seal and the controller's
+    known hosts are shared by every checkout on the machine, so a checkout (a CI run, a second
+    worktree) that sets a prefix of its own keeps all its default fleet names apart from the
+    others' (`make test` and the Molecule scenarios' platforms use it too)."""
+    prefix = os.environ.get("SEAL_FLEET_PREFIX", "")
+    if not NAME_RE.fullmatch(prefix + name):
+        raise ValueError(f"$SEAL_FLEET_PREFIX={prefix!r} + {name!r} is not a fleet name (lowercase letters, digits and '-', "
+                         "at most 32, starting and ending with a letter or digit)")
+    return prefix + name
+
+
 def name_from_env(variable: str, default: str) -> str:
-    """A test's fleet name: $variable when set, else default (podman is shared: each user of the
-    machine runs its fleets under its own prefix). The name becomes host, container, network and
-    cluster names, so it must be a short DNS label."""
-    name = os.environ.get(variable) or default
+    """A test's fleet name: $variable when set (taken as it is), else default under
+    $SEAL_FLEET_PREFIX (podman is shared: each user of the machine runs its fleets under its own
+    prefix). The name becomes host, container, network and cluster names, so it must be a short
+    DNS label."""
+    name = os.environ.get(variable)
+    if not name:
+        return prefixed(default)
     if not NAME_RE.fullmatch(name):
         raise ValueError(f"${variable}={name!r} is not a fleet name (lowercase letters, digits and '-', "
                          "at most 32, starting and ending with a letter or digit)")
@@ -78,9 +93,12 @@ def containers_conf() -> str:
     os.makedirs(CACHE, exist_ok=True)
     path = os.path.join(CACHE, "containers.conf")
     if not os.path.exists(path) or open(path, encoding="utf-8").read() != text:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
+        # a temporary file of this process's own: test workers write it at the same time
+        fd, tmp = tempfile.mkstemp(prefix="containers.conf.", dir=CACHE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(path + ".tmp", path)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
     return path
 
 
