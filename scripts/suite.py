@@ -27,6 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOGS = os.path.join(ROOT, ".cache", "suite")
 LANES = {"checks": ["unit", "lint", "sanity"], "fleet": ["fleet"]}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PYTEST_PARTS = {"unit", "fleet", "integration", "molecule"}
 # What one fleet worker needs at most: the largest group (the lifecycle scenario's six nodes,
 # each systemd + sshd + the stand-in, and the Ansible controller driving them).
@@ -63,7 +64,7 @@ class Part:
         """pytest's closing line (counts and time), else the log's last line."""
         try:
             with open(self.log, encoding="utf-8", errors="replace") as f:
-                lines = [ln.strip() for ln in f if ln.strip()]
+                lines = [ANSI.sub("", ln).strip() for ln in f if ln.strip()]
         except OSError:
             return ""
         for line in reversed(lines):

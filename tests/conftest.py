@@ -1,6 +1,9 @@
-"""Make the checkout importable as ansible_collections.seal.cluster for every test."""
+"""Make the checkout importable as ansible_collections.seal.cluster for every test, and group
+fleet tests for pytest-xdist (below)."""
 import os
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
@@ -13,7 +16,6 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
 
-
 # --- Fleet tests side by side (pytest-xdist `--dist loadgroup`, as `make test` runs them) ---
 # A module's fleet is module-scoped and named once per module, so a module's tests run on one
 # worker, one after another: a module is a group. A module listed in SPLIT_BY_PARAMETER makes a
@@ -23,15 +25,11 @@ if COLLECTIONS not in sys.path:
 # start and removal too) are listed at the end of the run.
 # xdist's own loadgroup reads xdist_group marks through a nodeid suffix that pytest 9 no longer
 # lets a plugin set, so the groups are made here, by a scheduler of our own.
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-
 SPLIT_BY_PARAMETER = ("tests/molecule/test_scenarios.py",)
 
 
 def fleet_group(nodeid: str) -> str:
-    module, _, test = nodeid.partition("::")
+    module, test = (nodeid.split("::", 1) + [""])[:2]
     if module in SPLIT_BY_PARAMETER and test.endswith("]") and "[" in test:
         return f"{module}[{test[test.index('[') + 1:]}"
     return module
