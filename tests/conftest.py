@@ -1,7 +1,9 @@
 """Make the checkout importable as ansible_collections.seal.cluster for every test, and group
 fleet tests for pytest-xdist (below)."""
 import os
+import signal
 import sys
+import threading
 
 import pytest
 
@@ -26,6 +28,17 @@ if COLLECTIONS not in sys.path:
 # xdist's own loadgroup reads xdist_group marks through a nodeid suffix that pytest 9 no longer
 # lets a plugin set, so the groups are made here, by a scheduler of our own.
 SPLIT_BY_PARAMETER = ("tests/molecule/test_scenarios.py",)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    """A worker told to stop (SIGTERM: scripts/suite.py stopped) stops as on Ctrl-C, tearing its
+    fixtures down, so its fleet is removed rather than left running."""
+    if hasattr(config, "workerinput") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def fleet_group(nodeid: str) -> str:

@@ -70,10 +70,12 @@ def scenario(request):
         try:
             rc = proc.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            fleet.down(fleet_name(name))
             rc = f"killed after {TIMEOUT:.0f}s"
+        finally:  # on a timeout, and when the suite is stopped (tests/conftest.py)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                fleet.down(fleet_name(name))
     with open(log, encoding="utf-8", errors="replace") as f:
         text = f.read()
     return {"name": name, "rc": rc, "log": log, "text": text}
