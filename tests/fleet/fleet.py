@@ -253,7 +253,7 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
         for attempt in range(BOOT_ATTEMPTS):
             node = start(*member)
             try:
-                _wait_ssh(node["ip"], key, BOOT_TIMEOUT if attempt < BOOT_ATTEMPTS - 1 else SSH_TIMEOUT)
+                _wait_ssh(node["ip"], key, boot_timeout() if attempt < BOOT_ATTEMPTS - 1 else SSH_TIMEOUT)
                 return node
             except FleetError as exc:
                 if attempt == BOOT_ATTEMPTS - 1:
@@ -272,6 +272,15 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
         f"(start {booted - started:.1f}s, ssh {time.monotonic() - booted:.1f}s); files in {path}")
     return state
+
+
+def boot_timeout() -> float:
+    """How long a booting node may take to answer over SSH before it counts as stalled and is
+    replaced: BOOT_TIMEOUT on an idle machine, longer (up to SSH_TIMEOUT) while the load is above
+    the core count, as when the suite runs fleets side by side: a node that boots slowly because it
+    waits for a CPU is not stalled, and replacing it only starts its boot again."""
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return min(max(BOOT_TIMEOUT, BOOT_TIMEOUT * load), max(BOOT_TIMEOUT, SSH_TIMEOUT))
 
 
 def create_network(name: str, network: str) -> None:
