@@ -43,4 +43,3 @@ def test_a_bad_prefix_is_refused(monkeypatch, bad):
     monkeypatch.setenv("SEAL_FLEET_PREFIX", bad)
     with pytest.raises(ValueError, match=r"^\$SEAL_FLEET_PREFIX='.*' \+ 'standin' is not a fleet name"):
         fleet.name_from_env("SEAL_STANDIN_FLEET", "standin")
-
