@@ -112,14 +112,20 @@ def main(argv: list[str]) -> int:
                  f", fleet prefix SEAL_FLEET_PREFIX={os.environ.get('SEAL_FLEET_PREFIX', '')!r}; "
                  f"logs in {os.path.relpath(LOGS, ROOT)}/")
 
+    stopping = threading.Event()
+
     def lane_runner(lane):
         for part in lane:
-            part.run(started)
+            if not stopping.is_set():
+                part.run(started)
 
     def stop(signum, _frame):
+        """Stopped (SIGTERM, Ctrl-C): no part starts any more, the running ones stop (and
+        remove their fleets), and the table shows where the suite was."""
+        say(started, f"suite: stopped by signal {signum}")
+        stopping.set()
         for part in parts:
             part.stop()
-        raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -132,13 +138,14 @@ def main(argv: list[str]) -> int:
     wall = time.monotonic() - started
 
     failed = [p for p in parts if p.rc != 0]
-    for part in failed:
+    for part in (p for p in failed if p.rc is not None):
         print(f"\n----- {part.name}: last lines of {os.path.relpath(part.log, ROOT)} -----")
         with open(part.log, encoding="utf-8", errors="replace") as f:
             print("".join(f.readlines()[-60:]), end="")
     print(f"\n{'part':<12} {'seconds':>8}  result")
     for part in parts:
-        print(f"{part.name:<12} {part.seconds:8.0f}  {'passed' if part.rc == 0 else 'FAILED'}  {part.closing()}")
+        result = "not run" if part.rc is None else "passed" if part.rc == 0 else "FAILED"
+        print(f"{part.name:<12} {part.seconds:8.0f}  {result:7}  {part.closing() if part.rc is not None else ''}")
     print(f"{'(wall)':<12} {wall:8.0f}")
     passed = sum(p.counts()[0] for p in parts)
     failures = sum(p.counts()[1] for p in parts)
