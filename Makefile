@@ -8,33 +8,39 @@ export PATH := $(BIN):$(PATH)
 # tests/ansible.cfg, the same with host key checking off for the throw-away test fleet.
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 TEST_ANSIBLE_CONFIG := $(CURDIR)/tests/ansible.cfg
-unit integration molecule: export ANSIBLE_CONFIG := $(TEST_ANSIBLE_CONFIG)
+unit integration molecule fleet: export ANSIBLE_CONFIG := $(TEST_ANSIBLE_CONFIG)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 SANITY_DIR := $(CURDIR)/.cache/sanity/ansible_collections/seal/cluster
 # ansible-test installs its own pinned linters: keep them out of .venv (made by scripts/setup.sh)
 SANITY_VENV := $(CURDIR)/.cache/sanity-venv
 # Test tooling that is not part of the collection (build_ignore'd) and not in ansible-test's layout
-NOT_SHIPPED := tests/fleet tests/standin tests/integration tests/benchmarks tests/ansible.cfg molecule scripts .ci \
+NOT_SHIPPED := tests/fleet tests/standin tests/integration tests/molecule tests/benchmarks tests/ansible.cfg molecule scripts .ci \
   requirements-dev.txt
 PYTHON_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-SCENARIOS := $(sort $(notdir $(wildcard molecule/*)))
-# The registry password the scenarios' fleet.yml set: it must appear in no Molecule output.
-SCENARIO_SECRET := Pull-0nly-pw
+# Fleet test groups (an integration module, a Molecule scenario) run SEAL_TEST_JOBS at a time,
+# each on a pytest-xdist worker of its own (tests/conftest.py); default from cores and memory.
+JOBS = $(or $(SEAL_TEST_JOBS),$(shell $(BIN)/python scripts/suite.py jobs))
+XDIST = -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: setup test unit lint sanity molecule integration build clean fleet-up fleet-down demo demo-down
+.PHONY: setup test unit lint sanity molecule integration fleet build clean fleet-up fleet-down demo demo-down
 
 setup:
 	scripts/setup.sh
 
-## The whole suite: what CI runs.
-test: unit lint sanity integration molecule
-	@echo "make test: unit, lint, sanity, integration and molecule ($(SCENARIOS)) passed"
+## The whole suite: what CI runs. unit, lint and sanity one after another beside the fleet tests
+## (integration modules and Molecule scenarios side by side); logs in .cache/suite/, a table at the end.
+test:
+	$(BIN)/python scripts/suite.py
 
 unit:
 	scripts/pytest.sh tests/unit
 
 integration:
-	scripts/pytest.sh tests/integration
+	scripts/pytest.sh tests/integration $(XDIST)
+
+## integration and molecule in one pool of workers (what `make test` runs)
+fleet:
+	scripts/pytest.sh tests/integration tests/molecule $(XDIST)
 
 lint:
 	ansible-lint --profile production
@@ -45,14 +51,10 @@ sanity:
 	cd $(SANITY_DIR) && git init -q && git add -A && \
 	  $(SANITY_VENV)/bin/ansible-test sanity --requirements --python $(PYTHON_VERSION) --color no
 
+## every scenario: molecule test, its verify ran passing tests, no fleet.yml password in its output
+## (tests/molecule; each scenario's output in .cache/molecule-<scenario>.log)
 molecule:
-	for s in $(SCENARIOS); do \
-	  molecule test -s $$s 2>&1 | tee .cache/molecule-$$s.log; \
-	  if grep -q 'Skipping, no tests found' .cache/molecule-$$s.log || ! grep -qE '[0-9]+ passed' .cache/molecule-$$s.log; then \
-	    echo "molecule $$s: verify ran no passing test" >&2; exit 1; fi; \
-	  if grep -n "$(SCENARIO_SECRET)" .cache/molecule-$$s.log; then \
-	    echo "molecule $$s: the registry password appears in the output above" >&2; exit 1; fi; \
-	done
+	scripts/pytest.sh tests/molecule $(XDIST)
 
 build:
 	ansible-galaxy collection build --force
@@ -83,4 +85,4 @@ fleet-down:
 	$(BIN)/python tests/fleet/fleet.py down --name dev
 
 clean:
-	rm -rf .cache/sanity .pytest_cache seal-cluster-*.tar.gz
+	rm -rf .cache/sanity .cache/suite .pytest_cache seal-cluster-*.tar.gz

@@ -25,6 +25,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Fleet nodes are systemd containers, and `make test` runs several fleets at once: systemd in
+# each node takes inotify instances, counted against root's host-wide limit (often 128 or 1024;
+# when it runs out, nodes stall at boot). Raise it, and the watch limit, where they are lower.
+raise_sysctl() {
+  local key=$1 want=$2 path=/proc/sys/${1//.//}
+  [ -r "$path" ] || return 0
+  if [ "$(cat "$path")" -lt "$want" ]; then
+    if [ -w "$path" ]; then echo "$want" > "$path" && echo "setup: $key raised to $want"
+    else echo "setup: $key is $(cat "$path") (< $want) and not writable here: many fleets at once may stall" >&2; fi
+  fi
+}
+raise_sysctl fs.inotify.max_user_instances 8192
+raise_sysctl fs.inotify.max_user_watches 524288
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -57,11 +57,26 @@ class FleetError(RuntimeError):
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?")
 
 
+def prefixed(name: str) -> str:
+    """name under $SEAL_FLEET_PREFIX (empty by default): podman, ~/.seal and the controller's
+    known hosts are shared by every checkout on the machine, so a checkout (a CI run, a second
+    worktree) that sets a prefix of its own keeps all its default fleet names apart from the
+    others' (`make test` and the Molecule scenarios' platforms use it too)."""
+    prefix = os.environ.get("SEAL_FLEET_PREFIX", "")
+    if not NAME_RE.fullmatch(prefix + name):
+        raise ValueError(f"$SEAL_FLEET_PREFIX={prefix!r} + {name!r} is not a fleet name (lowercase letters, digits and '-', "
+                         "at most 32, starting and ending with a letter or digit)")
+    return prefix + name
+
+
 def name_from_env(variable: str, default: str) -> str:
-    """A test's fleet name: $variable when set, else default (podman is shared: each user of the
-    machine runs its fleets under its own prefix). The name becomes host, container, network and
-    cluster names, so it must be a short DNS label."""
-    name = os.environ.get(variable) or default
+    """A test's fleet name: $variable when set (taken as it is), else default under
+    $SEAL_FLEET_PREFIX (podman is shared: each user of the machine runs its fleets under its own
+    prefix). The name becomes host, container, network and cluster names, so it must be a short
+    DNS label."""
+    name = os.environ.get(variable)
+    if not name:
+        return prefixed(default)
     if not NAME_RE.fullmatch(name):
         raise ValueError(f"${variable}={name!r} is not a fleet name (lowercase letters, digits and '-', "
                          "at most 32, starting and ending with a letter or digit)")
@@ -81,9 +96,12 @@ def containers_conf() -> str:
     os.makedirs(CACHE, exist_ok=True)
     path = os.path.join(CACHE, "containers.conf")
     if not os.path.exists(path) or open(path, encoding="utf-8").read() != text:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
+        # a temporary file of this process's own: test workers write it at the same time
+        fd, tmp = tempfile.mkstemp(prefix="containers.conf.", dir=CACHE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(path + ".tmp", path)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
     return path
 
 
@@ -238,8 +256,9 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
         for attempt in range(BOOT_ATTEMPTS):
             try:
                 node = start(*member)
-                _wait_booted(node["name"], SSH_TIMEOUT)
-                _wait_ssh(node["ip"], key, SSH_TIMEOUT)
+                wait = boot_timeout() if attempt < BOOT_ATTEMPTS - 1 else SSH_TIMEOUT
+                _wait_booted(node["name"], wait)
+                _wait_ssh(node["ip"], key, wait)
                 return node
             except FleetError as exc:
                 if attempt == BOOT_ATTEMPTS - 1:
@@ -258,6 +277,15 @@ def up(name: str, masters: int = 1, nodes: int = 0, out: str | None = None,
     log(f"{len(result)} node(s) of fleet {name} answer over SSH; up took {total:.1f}s "
         f"(start {booted - started:.1f}s, ssh {time.monotonic() - booted:.1f}s); files in {path}")
     return state
+
+
+def boot_timeout() -> float:
+    """How long a booting node may take to answer over SSH before it counts as stalled and is
+    replaced: BOOT_TIMEOUT on an idle machine, longer (up to SSH_TIMEOUT) while the load is above
+    the core count, as when the suite runs fleets side by side: a node that boots slowly because it
+    waits for a CPU is not stalled, and replacing it only starts its boot again."""
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return min(max(BOOT_TIMEOUT, BOOT_TIMEOUT * load), max(BOOT_TIMEOUT, SSH_TIMEOUT))
 
 
 def create_network(name: str, network: str) -> None:

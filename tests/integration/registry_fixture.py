@@ -44,6 +44,36 @@ def _free_port():
         return s.getsockname()[1]
 
 
+START_TIMEOUT = 60  # seconds for docker-registry to answer; the suite runs several test modules at once
+
+
+def _serve(workdir, config_for, ready):
+    """docker-registry serving config_for(port) on a free loopback port; returns (port, process).
+    The port is free when picked, but test modules run side by side and another may bind it first:
+    then this registry exits (or a foreign one answers while this one is dying), and it starts
+    again on another port."""
+    config = os.path.join(workdir, "config.yml")
+    for _attempt in range(5):
+        port = _free_port()
+        with open(config, "w", encoding="utf-8") as f:
+            f.write(config_for(port))
+        proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config], stdout=subprocess.DEVNULL,
+                                stderr=open(os.path.join(workdir, "registry.log"), "ab"))
+        deadline = time.monotonic() + START_TIMEOUT
+        while proc.poll() is None:
+            if ready("127.0.0.1:%d" % port):
+                time.sleep(0.3)
+                if proc.poll() is None:
+                    return port, proc
+                break
+            if time.monotonic() > deadline:
+                proc.terminate()
+                proc.wait(timeout=10)
+                raise RuntimeError("registry on 127.0.0.1:%d did not start within %ds" % (port, START_TIMEOUT))
+            time.sleep(0.2)
+    raise RuntimeError("registry: did not start on 5 ports in a row (see %s/registry.log)" % workdir)
+
+
 def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -116,8 +146,6 @@ class Registry:
     def __init__(self, workdir, auth="htpasswd"):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
-        self.port = _free_port()
-        self.host = "127.0.0.1:%d" % self.port
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seal-test-ca")])
         ca = _cert(ca_name, ca_key, ca_key.public_key(), ca_name, ca=True)
@@ -143,32 +171,30 @@ class Registry:
             self.tokens = TokenService(workdir, os.path.join(workdir, "server.crt"), os.path.join(workdir, "server.key"))
             auth_config = (f"token: {{realm: '{self.tokens.realm}', service: {self.tokens.service}, "
                            f"issuer: {self.tokens.issuer}, rootcertbundle: {self.tokens.bundle}}}")
-        config = os.path.join(workdir, "config.yml")
-        with open(config, "w", encoding="utf-8") as f:
-            f.write(f"""version: 0.1
+        context = ssl.create_default_context(cafile=self.ca_file)
+
+        def config_for(port):
+            return f"""version: 0.1
 log: {{level: error}}
 storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}}}}
 http:
-  addr: 127.0.0.1:{self.port}
+  addr: 127.0.0.1:{port}
   tls: {{certificate: {workdir}/server.crt, key: {workdir}/server.key}}
 auth:
   {auth_config}
-""")
-        self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config], stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(workdir, "registry.log"), "wb"))
-        context = ssl.create_default_context(cafile=self.ca_file)
-        deadline = time.monotonic() + 20
-        while True:
+"""
+
+        def ready(host):
             try:
-                urllib.request.urlopen("https://%s/v2/" % self.host, context=context, timeout=2)
+                urllib.request.urlopen("https://%s/v2/" % host, context=context, timeout=2)
             except urllib.error.HTTPError as exc:
-                if exc.code == 401:
-                    break
+                return exc.code == 401
             except OSError:
                 pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("registry on %s did not start" % self.host)
-            time.sleep(0.2)
+            return False
+
+        self.port, self.proc = _serve(workdir, config_for, ready)
+        self.host = "127.0.0.1:%d" % self.port
 
     def stop(self):
         self.proc.terminate()
@@ -183,26 +209,23 @@ class PlainRegistry:
 
     def __init__(self, workdir, storage):
         os.makedirs(workdir, exist_ok=True)
-        self.port = _free_port()
-        self.host = "127.0.0.1:%d" % self.port
-        config = os.path.join(workdir, "config.yml")
-        with open(config, "w", encoding="utf-8") as f:
-            f.write(f"""version: 0.1
+
+        def config_for(port):
+            return f"""version: 0.1
 log: {{level: error}}
 storage: {{filesystem: {{rootdirectory: {storage}}}, maintenance: {{readonly: {{enabled: true}}}}}}
-http: {{addr: 127.0.0.1:{self.port}}}
-""")
-        self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config], stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(workdir, "registry.log"), "wb"))
-        deadline = time.monotonic() + 20
-        while True:
+http: {{addr: 127.0.0.1:{port}}}
+"""
+
+        def ready(host):
             try:
-                urllib.request.urlopen("http://%s/v2/" % self.host, timeout=2).read()
-                break
+                urllib.request.urlopen("http://%s/v2/" % host, timeout=2).read()
+                return True
             except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("registry on %s did not start" % self.host)
-                time.sleep(0.2)
+                return False
+
+        self.port, self.proc = _serve(workdir, config_for, ready)
+        self.host = "127.0.0.1:%d" % self.port
 
     def stop(self):
         self.proc.terminate()

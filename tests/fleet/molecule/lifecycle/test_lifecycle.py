@@ -50,7 +50,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import etcd_judge  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "mlc"
+NAME = fleet.prefixed("mlc")
 OLD, NEW, SKIP = "v1.25.3+k3s1", "v1.26.10+k3s1", "v1.28.0+k3s1"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 PROBE_INTERVAL = 0.5

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # tests/fleet
 import egress  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
-NAME = "mlc"
+NAME = fleet.prefixed("mlc")
 
 
 @pytest.fixture(scope="module")
