@@ -38,6 +38,9 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("SEAL_FLEET_MIRROR", "http://deb.debian.org/debian")
 RECIPE = ("node-packages.txt", "node-setup.sh")
 SSH_TIMEOUT = float(os.environ.get("SEAL_FLEET_SSH_TIMEOUT", "120"))
+# A booting node that has not finished booting by then (longer under load: boot_timeout) counts as
+# stalled and is replaced.
+BOOT_TIMEOUT = 60.0
 BOOT_ATTEMPTS = 3
 # Nodes boot in waves of this many at once (each worker starts a node and waits until systemd
 # reports the boot finished, then SSH answers): 30 systemd containers booting at once on two
