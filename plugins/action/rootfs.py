@@ -131,7 +131,7 @@ class ActionModule(ActionBase):
             return result
         query = {"changed": False, "digest": held.get("digest"), "previous_digest": held.get("digest"), "transferred": False}
         if query["previous_digest"] == args.get("digest"):
-            result.update(query)
+            result.update(query, overlay_inputs=held.get("overlay_inputs"))
             return result
         if self._task.check_mode:
             result.update(query, changed=True, digest=args.get("digest"))
@@ -164,7 +164,7 @@ class ActionModule(ActionBase):
         diff = {"before": "digest %s\n" % held.get("digest"), "after": "digest %s\n" % args["digest"]}
         if rl.converged(held, args["digest"], layers, storage):
             result.update(changed=False, digest=held.get("digest"), previous_digest=held.get("digest"),
-                          transferred=False, fetched=[], damaged=[])
+                          transferred=False, fetched=[], damaged=[], overlay_inputs=held.get("overlay_inputs"))
             return result
         include, exclude = rl.role_paths(role)
         needed = self.blobs_to_ship(held, args, layers, include, exclude, storage)

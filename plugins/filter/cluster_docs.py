@@ -12,6 +12,7 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_config as k3s_config
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe_archive
+from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_overlay as overlay
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile as cf
 from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_config
@@ -151,7 +152,14 @@ def k3s_env_config(env):
         raise AnsibleFilterError(exc.msg) from None
 
 
+def rootfs_overlay_inputs(files, env, digest):
+    """The inputs digest rootfs_config records for these files, env and image digest: equal to the
+    host's (rootfs_info's overlay_inputs), the overlay there is already this one."""
+    return overlay.inputs_digest(_plain(files or []), _plain(env or {}), digest)
+
+
 class FilterModule:
     def filters(self):
         return {"config_files": config_files, "cluster_plugins": cluster_plugins, "plugin_runs": plugin_runs,
-                "plugin_node_specs": plugin_node_specs, "k3s_env_config": k3s_env_config}
+                "plugin_node_specs": plugin_node_specs, "k3s_env_config": k3s_env_config,
+                "rootfs_overlay_inputs": rootfs_overlay_inputs}

@@ -14,11 +14,16 @@ replaces a file of the image, the image's copy is kept in ``<rootfs>/.seal/confi
 so a Config taken out of the Clusterfile gives the image's file back (or removes a file the image
 does not have); a new image digest starts afresh.
 
+``<rootfs>/.seal/config-inputs`` holds the sha256 of what the overlay was made from (files, env,
+image digest: ``inputs_digest``); rootfs_info reports it, so a run whose inputs are the host's
+skips this step without a module call.
+
 Every path stays inside the rootfs: relative, no ``..``, nothing written or read through a
 symlink (the safe archive helper's rules)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -33,6 +38,7 @@ from ansible_collections.seal.cluster.plugins.module_utils._files import write_a
 STATE_DIR = ".seal"
 APPLIED = ".seal/config-applied.json"
 BASE_DIR = ".seal/config-base"
+INPUTS = ".seal/config-inputs"
 SKIP = (".seal", ".seal-digest")
 SUFFIX = ".tmpl"
 MAX_FILE = 4 << 20
@@ -121,6 +127,23 @@ def _env_values(env):
     return out
 
 
+def inputs_digest(files, env, digest):
+    """sha256 (hex) of what an overlay is made from: the Config files, the env as the templates
+    see it, the image digest. The controller computes it too (filter rootfs_overlay_inputs)."""
+    doc = {"files": sorted([str(f["path"]), str(f["content"])] for f in files), "env": _env_values(env),
+           "digest": str(digest)}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def held_inputs(root):
+    """The inputs digest the overlay in root was made from, or None (none, unreadable)."""
+    try:
+        text = Rootfs(root).read(INPUTS)
+    except ModuleFailure:
+        return None
+    return text.strip() if text else None
+
+
 class Overlay:
     """Plan and apply: files {rel: content} (Configs), env (templates), digest (the image's)."""
 
@@ -132,6 +155,7 @@ class Overlay:
             if rel.split("/", 1)[0] in SKIP:
                 raise ModuleFailure("rootfs: Config path %s is seal.cluster's own state; refused" % rel)
         self.env = _env_values(env)
+        self.inputs = inputs_digest(files, env, digest)
         try:
             self.digest = digest_hex(digest, "rootfs_config: digest")  # checked sha256:<64 hex>, a safe path part
         except DigestError as exc:
@@ -206,4 +230,6 @@ class Overlay:
                 else:
                     self.fs.write(rel, content)
             self.fs.write(APPLIED, json.dumps(applied) + "\n")
+        if not check_mode and self.fs.read(INPUTS) != self.inputs + "\n":
+            self.fs.write(INPUTS, self.inputs + "\n")  # seal.cluster's own bookkeeping, not a change
         return {"changed": changed, "written": sorted(writes), "applied": applied}

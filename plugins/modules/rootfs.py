@@ -139,6 +139,12 @@ previous_digest:
   description: Digest that was recorded before the run.
   returned: always
   type: str
+overlay_inputs:
+  description:
+    - What the Clusterfile's overlay in O(dest) was made from (see M(seal.cluster.rootfs_info));
+      returned when nothing moved, as a rootfs that changed needs its overlay made again.
+  returned: when the host already held the image
+  type: str
 transferred:
   description: Whether the archive (or any layer) was sent to or fetched by the host.
   returned: always

@@ -63,6 +63,12 @@ blobs:
   returned: with O(role)
   type: list
   elements: str
+overlay_inputs:
+  description:
+    - The sha256 of the inputs (Config files, env, image digest) the Clusterfile's overlay in O(dest)
+      was made from by M(seal.cluster.rootfs_config); null when there is none.
+  returned: always
+  type: str
 exists:
   description: Whether O(dest) exists (a directory without marker is a rootfs M(seal.cluster.rootfs) replaces).
   returned: always
@@ -75,13 +81,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers as rl
 from ansible_collections.seal.cluster.plugins.module_utils._rootfs_marker import read_marker
+from ansible_collections.seal.cluster.plugins.module_utils._rootfs_overlay import held_inputs
 
 
 def rootfs_report(dest, role=None, storage=None):
+    overlay = held_inputs(dest) if os.path.isdir(dest) else None
     if role is None:
-        return {"changed": False, "digest": read_marker(dest), "exists": os.path.lexists(dest)}
+        return {"changed": False, "digest": read_marker(dest), "exists": os.path.lexists(dest), "overlay_inputs": overlay}
     include, exclude = rl.role_paths(role)
-    return dict(rl.check(dest, None, include, exclude, storage), changed=False, exists=os.path.lexists(dest))
+    return dict(rl.check(dest, None, include, exclude, storage), changed=False, exists=os.path.lexists(dest),
+                overlay_inputs=overlay)
 
 
 def main():

@@ -74,3 +74,23 @@ def test_nothing_is_written_through_a_symlink(tmp_path):
     (outside / "evil.tmpl").write_text("{{ .A }}")
     result = Overlay(str(root), [], {"PodCIDR": "p", "HostIP": "h"}, DIGEST).run(False)
     assert "link/evil" not in result["written"] and not (outside / "evil").exists()
+
+
+def test_the_inputs_digest_lets_the_controller_skip_an_overlay_in_place(tmp_path):
+    """rootfs_config records what it was made from; rootfs_info reports it; the controller's filter
+    computes the same digest from the same inputs, and another for any changed input."""
+    from ansible_collections.seal.cluster.plugins.filter.cluster_docs import rootfs_overlay_inputs
+    from ansible_collections.seal.cluster.plugins.modules.rootfs_info import rootfs_report
+
+    root = rootfs(tmp_path)
+    files = [{"path": "etc/app.yaml", "content": "replicas: 3\n"}]
+    env = {"PodCIDR": "10.42.0.0/16", "HostIP": "10.0.0.2", "Ports": [1, 2]}
+    assert rootfs_report(str(root))["overlay_inputs"] is None
+    Overlay(str(root), files, env, DIGEST).run(True)
+    assert rootfs_report(str(root))["overlay_inputs"] is None  # check mode records nothing
+    Overlay(str(root), files, env, DIGEST).run(False)
+    held = rootfs_report(str(root))["overlay_inputs"]
+    assert held == rootfs_overlay_inputs(files, env, DIGEST)
+    assert held != rootfs_overlay_inputs(files, dict(env, HostIP="10.0.0.3"), DIGEST)
+    assert held != rootfs_overlay_inputs([{"path": "etc/app.yaml", "content": "replicas: 4\n"}], env, DIGEST)
+    assert held != rootfs_overlay_inputs(files, env, "sha256:" + "b" * 64)
