@@ -147,7 +147,7 @@ def test_kills_the_processes_k3s_left(run_main, monkeypatch, host, fake_runner):
 def test_a_shims_containers_are_killed_with_it(run_main, monkeypatch, host, fake_runner):
     """k3s-killall.sh's killtree: the processes below a shim (its containers, which run from
     their own rootfs, not from the data dir) die too; a process beside them stays."""
-    procs = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]  # pylint: disable=consider-using-with
+    procs = [subprocess.Popen(["sleep", "60"]) for _n in range(3)]  # pylint: disable=consider-using-with
     shim, pod, bystander = procs
     try:
         def fake(pid, ppid, exe, argv):

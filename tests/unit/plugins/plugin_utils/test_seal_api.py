@@ -159,8 +159,8 @@ def test_the_status_play_reads_the_settings_the_playbooks_resolve():
 def test_status_reads_the_first_master_whose_api_answers(home, tmp_path, monkeypatch):
     st, seen = _status_with(monkeypatch, tmp_path, [
         (api.STATUS_TASK, "10.0.0.2", "runner_on_ok", {"api_ready": False, "api_error": "connection refused"}),
-        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok", {"api_ready": True, "nodes": NODES,
-                                                        "record": {"version": "v1", "digest": D1}}),
+        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok",
+         {"api_ready": True, "nodes": NODES, "record": {"version": "v1", "digest": D1}}),
         *_rootfs([D1, D1, D1]),
         (api.REGISTRY_TASK, "10.0.0.2", "runner_on_ok", {"status": 401}),
         (api.REGISTRY_TASK, "10.0.0.3", "runner_on_ok", {"status": 200})])
