@@ -12,8 +12,8 @@ version_added: 0.1.0
 description:
   - Does what k3s's C(k3s-killall.sh) and C(k3s-uninstall.sh) do, without needing them on the
     host, and also removes what seal.cluster added. It stops and disables the k3s services, kills
-    the processes k3s left (containerd shims, etcd), unmounts what lies under C(/run/k3s) and the
-    kubelet's directories, deletes the network interfaces and iptables rules k3s and flannel
+    the processes k3s left (containerd shims with the containers below them, etcd), unmounts and
+    removes what lies under C(/run/k3s), the kubelet's directories and C(/run/netns/cni-*), deletes the network interfaces and iptables rules k3s and flannel
     made, and removes the units, env files, binary and links, C(/etc/rancher), the data
     directory, C(/var/lib/kubelet), C(/var/lib/cni) and the cluster's seal data directory.
   - Idempotent, and safe after a half-finished install; every step skips what is not there.
@@ -152,6 +152,7 @@ class Resetter:
             k3s_daemon = any(a.endswith(b"/k3s") or a == b"k3s" for a in argv[:2]) and (b"server" in argv or b"agent" in argv)
             if exe.startswith(data + "/") or first.startswith(data + "/") or k3s_daemon:
                 victims.append(int(pid))
+        victims = self._with_descendants(proc, victims)
         for pid in victims:
             self.removed.append("process %d killed" % pid)
             if not self.check:
@@ -161,6 +162,26 @@ class Resetter:
                     pass
         if victims and not self.check:
             time.sleep(0.5)
+
+    @staticmethod
+    def _with_descendants(proc, roots):
+        """roots and every process below them (k3s-killall.sh's killtree): a shim's containers
+        are its children and do not die with it."""
+        children = {}
+        for pid in filter(str.isdigit, list_dir(proc)):
+            try:
+                with open(os.path.join(proc, pid, "stat"), encoding="utf-8", errors="replace") as f:
+                    ppid = int(f.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(pid))
+        found, stack = [], list(roots)
+        while stack:
+            pid = stack.pop(0)
+            if pid not in found and pid not in (os.getpid(), os.getppid()):
+                found.append(pid)
+                stack.extend(sorted(children.get(pid, [])))
+        return found
 
     def mounts(self):
         try:
@@ -174,6 +195,11 @@ class Resetter:
                 self.removed.append("unmounted %s" % point)
                 if not self.check:
                     self.cmd("umount", "-f", "-l", point)
+                    if point.startswith(MOUNT_ROOTS):  # k3s-killall.sh do_unmount_and_remove: umount, then rm -rf
+                        try:
+                            remove_path(self.host.path(point))
+                        except OSError:
+                            pass  # still busy: files() removes the trees that hold it
 
     def interfaces(self):
         net = self.host.path("/sys/class/net")

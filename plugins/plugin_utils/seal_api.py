@@ -298,21 +298,31 @@ def reset(clusterfile, on_event=None, **kwargs):
     return _operation("reset", clusterfile, None, on_event=on_event, **kwargs)
 
 
-# What `seal status` runs: read through each master, and ask master0's private registry. The
-# paths come from the inventory's variables (values of a Clusterfile are never templated).
+# What `seal status` runs: the cluster's resolved settings (controller_cluster: record, rootfs and
+# registry view) from the same role the playbooks read them from, then, changing nothing, the
+# nodes and record through each master, the rootfs each host holds, and every registry host's
+# own registry (master0, or every master with an HA registry).
+FACT_TASK = "The cluster's settings, as the playbooks resolve them (controller_cluster)"
 STATUS_TASK = "Read the cluster's nodes and record"
-REGISTRY_TASK = "Ask the private registry"
+ROOTFS_TASK = "Which cluster image's rootfs the host holds"
+REGISTRY_TASK = "Ask the host's own registry"
 STATUS_PLAY = [{
     "name": "seal status (changes nothing)",
-    "hosts": "master",
+    "hosts": "master:node",
     "gather_facts": False,
     "tasks": [
+        {"name": FACT_TASK,
+         "ansible.builtin.include_role": {"name": "seal.cluster.controller", "tasks_from": "fact"}},
         {"name": STATUS_TASK,
-         "seal.cluster.k3s_cluster_info": {"record": "{{ seal_data_root }}/{{ seal_cluster_name }}/applied.json"}},
+         "seal.cluster.k3s_cluster_info": {"record": "{{ controller_cluster.record }}"},
+         "when": "inventory_hostname in groups['master']"},
+        {"name": ROOTFS_TASK,
+         "seal.cluster.rootfs_info": {"dest": "{{ controller_cluster.rootfs }}"}},
         {"name": REGISTRY_TASK,
-         "ansible.builtin.uri": {"url": "https://127.0.0.1:{{ seal_registry.localRegistry.port }}/v2/",
+         "ansible.builtin.uri": {"url": "{{ 'http' if controller_cluster.registry.insecure else 'https' }}://127.0.0.1:"
+                                        "{{ controller_cluster.registry.port }}/v2/",
                                  "validate_certs": False, "status_code": [200, 401], "timeout": 10},
-         "when": "seal_registry.localRegistry is defined and inventory_hostname == groups['master'][0]",
+         "when": "controller_cluster.registry.is_server",
          "ignore_errors": True},
     ],
 }]
@@ -320,8 +330,11 @@ STATUS_PLAY = [{
 
 def status(clusterfile, on_event=None):
     """Nodes, roles, Ready, versions and the record (image, digest) read through the first master
-    whose API answers (module k3s_cluster_info), and whether master0's private registry answers;
-    run through ansible-runner. Returns {healthy, api_host, nodes, record, registry, expected, problems, log}."""
+    whose API answers (module k3s_cluster_info), the image digest of the rootfs each host holds
+    (module rootfs_info), and whether each registry host's registry answers; paths and registry
+    hosts come from role controller's controller_cluster, as in the playbooks. Run through
+    ansible-runner. Returns {healthy, api_host, nodes, record, images, registries, expected,
+    problems, log}."""
     if not HAS_RUNNER:
         raise SealError("the seal command needs ansible-runner (pip install -r requirements.txt)")
     text, facts = _load(clusterfile)
@@ -331,7 +344,7 @@ def status(clusterfile, on_event=None):
     run_dir = os.path.join(state, "runs", ident)
     os.makedirs(run_dir, mode=0o700)
     root = collection_root()
-    answers = {STATUS_TASK: {}, REGISTRY_TASK: {}}
+    answers = {STATUS_TASK: {}, ROOTFS_TASK: {}, REGISTRY_TASK: {}}
 
     def handler(event):
         data = event.get("event_data") or {}
@@ -356,6 +369,7 @@ def status(clusterfile, on_event=None):
     expected = facts["masters"] + facts["nodes"]
     problems = []
     nodes = (info or {}).get("nodes") or []
+    record = (info or {}).get("record") or {}
     if info is None:
         problems.append("no master's API answers (%s)" % ", ".join(
             "%s: %s" % (m, _short(answers[STATUS_TASK].get(m))) for m in facts["masters"]))
@@ -367,16 +381,27 @@ def status(clusterfile, on_event=None):
         for node in nodes:
             if not node.get("ready"):
                 problems.append("node %s is not Ready" % node.get("name"))
-    registry = None
-    master0 = facts["masters"][0]
-    if master0 in answers[REGISTRY_TASK]:
-        kind, res = answers[REGISTRY_TASK][master0]
-        registry = {"host": master0, "status": res.get("status")}
+    images = {}
+    for host in expected:
+        kind, res = answers[ROOTFS_TASK].get(host, (None, {}))
+        images[host] = res.get("digest") if kind == "runner_on_ok" else None
         if kind != "runner_on_ok":
-            problems.append("the registry on %s does not answer: %s" % (master0, _short((kind, res))))
-    return {"cluster": name, "healthy": not problems, "api_host": api_host, "nodes": nodes,
-            "record": (info or {}).get("record") or {}, "registry": registry, "expected": expected,
-            "problems": problems, "log": os.path.join(run_dir, "artifacts", ident, "stdout"), "rc": runner.rc}
+            problems.append("the rootfs of %s could not be read: %s" % (host, _short((kind, res)) if kind else "no answer"))
+        elif not images[host]:
+            problems.append("%s holds no complete cluster image rootfs" % host)
+        elif record.get("digest") and images[host] != record["digest"]:
+            problems.append("%s holds the rootfs of %s, the cluster runs %s" % (host, images[host], record["digest"]))
+    registries = []
+    for host in facts["masters"]:
+        if host not in answers[REGISTRY_TASK]:
+            continue
+        kind, res = answers[REGISTRY_TASK][host]
+        registries.append({"host": host, "status": res.get("status")})
+        if kind != "runner_on_ok":
+            problems.append("the registry on %s does not answer: %s" % (host, _short((kind, res))))
+    return {"cluster": name, "healthy": not problems, "api_host": api_host, "nodes": nodes, "record": record,
+            "images": images, "registries": registries, "expected": expected, "problems": problems,
+            "log": os.path.join(run_dir, "artifacts", ident, "stdout"), "rc": runner.rc}
 
 
 def _short(answer):

@@ -469,19 +469,26 @@ def cmd_status(args):
                                                    st["api_host"] or "-"))
         if record:
             print("image %s %s, k3s %s" % (record.get("image", "-"), record.get("digest", "-"), record.get("version", "-")))
-        rows = [("NAME", "ROLES", "STATUS", "VERSION", "ADDRESS")]
+        rows = [("NAME", "ROLES", "STATUS", "VERSION", "ADDRESS", "IMAGE")]
         for node in st["nodes"]:
             roles = ",".join(r for r, flag in (("control-plane", node.get("server")), ("etcd", node.get("etcd"))) if flag) or "agent"
+            digest = next((st["images"].get(a) for a in node.get("addresses") or [] if a in st["images"]), None)
             rows.append((node.get("name", ""), roles, "Ready" if node.get("ready") else "NotReady",
-                         node.get("version") or "", ",".join(node.get("addresses") or [])))
-        widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
+                         node.get("version") or "", ",".join(node.get("addresses") or []), _short_digest(digest)))
+        widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if st["registry"] and st["registry"]["status"]:
-            print("registry on %s answers (HTTP %s)" % (st["registry"]["host"], st["registry"]["status"]))
+        for registry in st["registries"]:
+            if registry["status"]:
+                print("registry on %s answers (HTTP %s)" % (registry["host"], registry["status"]))
         for problem in st["problems"]:
             print("problem: %s" % problem)
     return 0 if st["healthy"] else 1
+
+
+def _short_digest(digest):
+    """sha256:<first 12 hex digits>, or - when the host holds no rootfs."""
+    return digest[:len("sha256:") + 12] if digest else "-"
 
 
 VERBS = {"run": cmd_run, "apply": cmd_apply, "plan": cmd_plan, "add": cmd_add, "delete": cmd_delete,

@@ -2,21 +2,25 @@
 drives it, each step checked on the cluster and in the stored Clusterfile (steps in file order):
 
 bad input exits 2 with one line and no SSH connection (sshd journals) -> seal run IMAGE --masters
---nodes with --passwd-file (no secret in any process's argv meanwhile) -> seal add -> seal status
+--nodes with --ask-pass, the password typed on a pseudo-terminal (no secret in any process's argv meanwhile) -> seal add -> seal status
 -> seal apply -f with registry auth -> seal upgrade -> seal delete --yes (the last master refused)
 -> seal status non-zero with the API down -> seal reset --yes -> neither the ssh password, the
 registry password nor the cluster token appears under ~/.seal/<cluster>/runs/.
 
 The fleet's name: $SEAL_COMMAND_FLEET (default sealcmd)."""
+import fcntl
 import json
 import os
+import pty
 import re
+import select
 import shlex
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 import pytest
@@ -143,12 +147,46 @@ def _argv_of_all_processes():
     return out
 
 
+def _with_a_terminal(argv, env):
+    """Start argv with a pseudo-terminal as its controlling terminal and stdin (where getpass
+    prompts and reads), stdout and stderr pipes (so the progress is plain lines); (proc, the
+    terminal's master side)."""
+    master, slave = pty.openpty()
+
+    def controlling_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=controlling_terminal)  # pylint: disable=subprocess-popen-preexec-fn
+    os.close(slave)
+    return proc, master
+
+
+def _read_until(fd, end, timeout=60.0):
+    data, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline and not (end and data.endswith(end)):
+        ready, _w, _x = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
 def test_2_run_installs_the_cluster(env):
     e = env
     argv = [os.path.join(ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters", e.master["ip"], "--nodes",
-            e.n1["ip"], "--passwd-file", e.pwfile, "--cluster", CLUSTER]
-    proc = subprocess.Popen(argv, env=e.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+            e.n1["ip"], "--ask-pass", "--cluster", CLUSTER]
+    proc, tty = _with_a_terminal(argv, e.env())
+    # --ask-pass: the prompt comes on the terminal, the password is typed there (echo off)
+    prompt = _read_until(tty, b"SSH password: ")
+    assert prompt.endswith(b"SSH password: "), prompt
+    os.write(tty, e.state["password"].encode() + b"\n")
     seen, polls = set(), 0
     while proc.poll() is None:
         for line in _argv_of_all_processes():
@@ -158,8 +196,11 @@ def test_2_run_installs_the_cluster(env):
         polls += 1
         time.sleep(0.2)
     out, err = proc.communicate()
+    echoed = _read_until(tty, b"", timeout=0.5)
+    os.close(tty)
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     assert polls > 10 and seen, "the process list was not seen while the run went on"
+    assert e.state["password"] not in echoed.decode(errors="replace") + out + err
     # plain lines (stdout is a pipe): each phase with its hosts
     for line in ("image: started (1 hosts)", "prepare: started (2 hosts)", "join agents: 1/1 hosts done",
                  "gates: 1/1 hosts done", "seal: run k3s:v1.25.3 done (log: %s/runs/" % e.cluster_dir):
@@ -207,7 +248,21 @@ def test_4_status_reads_the_cluster(env):
     assert "registry on %s answers (HTTP 200)" % e.master["ip"] in out.stdout
     st = json.loads(e.seal("status", "--output", "json").stdout)
     assert st["healthy"] and st["record"]["version"] == "v1.25.3+k3s1"
-    assert st["registry"] == {"host": e.master["ip"], "status": 200}
+    assert st["registries"] == [{"host": e.master["ip"], "status": 200}]
+    # each host's rootfs marker, read on the host, is the recorded image's digest (and shown, shortened)
+    digest = st["record"]["digest"]
+    assert digest.startswith("sha256:") and st["images"] == {n["ip"]: digest for n in e.state["nodes"]}
+    assert all(e.ssh(n, "cat /var/lib/seal/%s/rootfs/.seal-digest" % CLUSTER).strip() == digest for n in e.state["nodes"])
+    rows = [line.split() for line in out.stdout.splitlines() if line.split()[:1] in [[n["name"]] for n in e.state["nodes"]]]
+    assert len(rows) == len(e.state["nodes"]) and all(row[-1] == digest[:19] for row in rows), out.stdout
+    # a host whose rootfs is not the cluster's image makes the cluster unhealthy
+    marker = "/var/lib/seal/%s/rootfs/.seal-digest" % CLUSTER
+    e.ssh(e.n2, "cp %s %s.keep && echo sha256:%s > %s" % (marker, marker, "0" * 64, marker))
+    try:
+        bad = e.seal("status")
+        assert bad.returncode == 1 and "problem: %s holds the rootfs of sha256:%s" % (e.n2["ip"], "0" * 64) in bad.stdout, bad.stdout
+    finally:
+        e.ssh(e.n2, "mv %s.keep %s" % (marker, marker))
     assert sorted(n["name"] for n in st["nodes"]) == sorted(n["name"] for n in e.state["nodes"])
 
 

@@ -13,11 +13,12 @@ import os
 import platform
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
 
-from . import client, images, registries, token as tokmod, util
+from . import client, images, registries, sandbox, token as tokmod, util
 from .apiserver import mark_ready
 
 
@@ -113,20 +114,46 @@ class NodeAgent:
         self.ctx = None
         self.server_config: dict = {}
         self.stop = threading.Event()
+        # k3s's client load balancer (pkg/agent/loadbalancer: New -> updateConfig): the servers
+        # saved in etc/k3s-agent-load-balancer.json replace the configured one when the file was
+        # written for the same --server URL; the configured server stays last, as the default.
+        self.server_url = self.servers[0]
         self.lb_file = os.path.join(self.agent_dir, "etc", "k3s-agent-load-balancer.json")
         if not is_server and os.path.exists(self.lb_file):
             try:
-                known = json.load(open(self.lb_file, encoding="utf-8")).get("ServerAddresses") or []
-                self.servers += [f"https://{a}" for a in known if f"https://{a}" not in self.servers]
+                saved = json.load(open(self.lb_file, encoding="utf-8"))
             except ValueError:
-                pass
+                saved = {}
+            if isinstance(saved, dict) and saved.get("ServerURL") == self.server_url:
+                known = [f"https://{a}" for a in saved.get("ServerAddresses") or []]
+                self.servers = list(dict.fromkeys(known + self.servers))
+                util.info(f"Running load balancer k3s-agent-load-balancer 127.0.0.1:"
+                          f"{self.opts.get('lb-server-port', 6444)} -> {[s[8:] for s in self.servers]}")
+
+    def _dial(self) -> str:
+        """The load balancer's dialContext: the current server if a TCP connection to it opens,
+        else the next one that accepts ("Dial server in load balancer failed over to ..."); the
+        current one again when every server failed (the caller retries)."""
+        for url in list(self.servers):
+            host, _, port = url[8:].rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=3).close()
+            except OSError as exc:
+                util.debug(f"Dial error from load balancer: {exc}")
+                continue
+            if url != self.servers[0]:
+                util.info(f"Dial server in load balancer failed over to {url[8:]}")
+                self.servers.remove(url)
+                self.servers.insert(0, url)
+            return url
+        return self.servers[0]
 
     # connection --------------------------------------------------------------------------
     def connect(self) -> None:
         """Loop until the token validates and a kubelet client certificate is issued."""
-        url = self.servers[0]
         node_pw = ensure_node_password()
         while not self.stop.is_set():
+            url = self._dial() if not self.is_server else self.servers[0]
             try:
                 self.ca = validate_server(url, self.tok)
                 hdrs = {"Authorization": self.tok.auth_header(), "K3s-Node-Name": self.node_name,
@@ -166,6 +193,9 @@ class NodeAgent:
                 self.stop.wait(2)
 
     def _learn_servers(self, url: str) -> None:
+        """k3s's agent tunnel watches the apiserver endpoints and calls the load balancer's
+        Update (pkg/agent/tunnel/tunnel.go, loadbalancer.go Update -> writeConfig): the server
+        list becomes those addresses, the configured server kept last as the default."""
         if self.is_server:
             return
         try:
@@ -174,11 +204,18 @@ class NodeAgent:
             addrs = json.loads(body)
         except (client.HTTPFailure, ValueError):
             return
-        for a in addrs:
-            if f"https://{a}" not in self.servers:
-                self.servers.append(f"https://{a}")
-        util.write_file(self.lb_file, json.dumps({"ServerURL": self.servers[0],
-                                                  "ServerAddresses": [s[8:] for s in self.servers]}, indent=2), 0o600)
+        current = self.servers[0]
+        servers = [f"https://{a}" for a in addrs]
+        servers = ([current] if current in servers else []) + [u for u in servers if u != current]
+        servers = list(dict.fromkeys(servers + [self.server_url]))
+        if servers == self.servers and os.path.exists(self.lb_file):
+            return
+        self.servers = servers
+        util.info(f"Updating load balancer k3s-agent-load-balancer server addresses -> {[u[8:] for u in servers]}")
+        util.write_file(self.lb_file, json.dumps({"ServerURL": self.server_url,
+                                                  "ServerAddresses": [u[8:] for u in servers if u != self.server_url
+                                                                      or u in [f"https://{a}" for a in addrs]]},
+                                                 indent=2), 0o600)
 
     def api(self, method: str, path: str, body=None, ctype="application/json"):
         last = None
@@ -281,6 +318,7 @@ class NodeAgent:
         while not self.stop.wait(interval):
             try:
                 self.heartbeat()
+                self._learn_servers(self.servers[0])
             except client.HTTPFailure as exc:
                 if exc.code == 404:
                     util.error(f'Error updating node status, will retry: error getting node "{self.node_name}": '
@@ -372,6 +410,7 @@ def run_agent(opts: dict) -> int:
     agent.connect()
     agent.register()
     start_flannel(opts, agent.server_config.get("FlannelBackend") or "vxlan")
+    sandbox.start(opts["data-dir"], node_name)
     util.info("k3s agent is up and running")
     util.sd_notify("READY=1\nSTATUS=k3s agent is up and running")
     import signal

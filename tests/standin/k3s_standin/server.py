@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from . import agent as agentmod, apiserver, client, config as cfgmod, pki, snapshot, token as tokmod, util
+from . import agent as agentmod, apiserver, client, config as cfgmod, pki, sandbox, snapshot, token as tokmod, util
 from .etcd import EmbeddedEtcd, MemberController, token_key
 from .store import EtcdStore, SQLiteStore, StoreUnavailable
 
@@ -143,10 +143,14 @@ class Server:
             self._join(stok)
         elif self.opts.get("cluster-init"):
             self.datastore_kind = "etcd"
-            self.boot = self._new_bootstrap(stok, atok)
+            # k3s keeps a former sqlite server's certificates and credentials: they are files on disk
+            # (pkg/daemons/control/deps/deps.go reuses existing ones), saved to the new datastore
+            self.boot = self._disk_bootstrap() or self._new_bootstrap(stok, atok)
             self.etcd.write_certs(self.boot)
             self.etcd.start()
             self.store = self.etcd.client()
+            self.etcd.wait_ready()
+            self._migrate_from_sqlite()
         else:
             self.store = SQLiteStore(os.path.join(self.sdir, "db", "state.db"))
             util.info(f"Configuring sqlite3 database connection pooling: {os.path.join(self.sdir, 'db', 'state.db')}")
@@ -297,6 +301,49 @@ class Server:
                 "etcd-server-ca.crt": eca.decode(), "etcd-server-ca.key": ekey.decode(),
                 "server-password": spw, "agent-password": atok.password if atok else spw,
                 "agent-token-set": bool(atok)}
+
+    def _sqlite_file(self) -> str:
+        return os.path.join(self.sdir, "db", "state.db")
+
+    def _disk_bootstrap(self) -> dict | None:
+        """The bootstrap data of a former sqlite server read from its files (server/tls CAs,
+        server/tls/etcd CA, cred/passwd), or None when there is no sqlite datastore to migrate."""
+        if not os.path.exists(self._sqlite_file()):
+            return None
+        read = lambda *p: open(os.path.join(self.tls, *p), encoding="utf-8").read()  # noqa: E731
+        try:
+            lines = open(os.path.join(self.sdir, "cred", "passwd"), encoding="utf-8").read().splitlines()
+            pw = {f[1]: f[0] for f in (line.split(",") for line in lines) if len(f) >= 2}
+            boot = {"server-ca.crt": read("server-ca.crt"), "server-ca.key": read("server-ca.key"),
+                    "client-ca.crt": read("client-ca.crt"), "client-ca.key": read("client-ca.key"),
+                    "etcd-server-ca.crt": read("etcd", "server-ca.crt"), "etcd-server-ca.key": read("etcd", "server-ca.key"),
+                    "server-password": pw["server"], "agent-password": pw["node"],
+                    "agent-token-set": os.path.isfile(os.path.join(self.sdir, "agent-token"))
+                    and not os.path.islink(os.path.join(self.sdir, "agent-token"))}
+        except (OSError, KeyError) as exc:
+            raise util.Fatal(f"Error: starting kubernetes: preparing server: {exc}") from None
+        return boot
+
+    def _migrate_from_sqlite(self) -> None:
+        """k3s pkg/etcd/etcd.go newCluster -> migrateFromSQLite (v1.22.2+): when the new etcd
+        cluster's server still has DATA/server/db/state.db, every key under /registry/ is put into
+        etcd and the file is renamed state.db.migrated. Bootstrap keys are not copied: the server
+        saves its own (from disk) to the new datastore afterwards."""
+        path = self._sqlite_file()
+        if not os.path.exists(path):
+            return
+        util.info("Migrating content from sqlite to etcd")
+        old = SQLiteStore(path)
+        try:
+            for key, value, _rev in old.list("/registry/"):
+                util.info(f"Migrating etcd key {key}")
+                self.store.put(key, value)
+        except StoreUnavailable as exc:
+            raise util.Fatal(f"Error: starting kubernetes: preparing server: failed to migrate content from "
+                             f"sqlite to etcd: {exc}") from None
+        finally:
+            old.close()
+        os.rename(path, path + ".migrated")
 
     def _wait_datastore(self) -> None:
         while True:
@@ -462,6 +509,7 @@ class Server:
         self.agent.connect()
         self.agent.register()
         agentmod.start_flannel(self.opts, self.opts.get("flannel-backend") or "vxlan")
+        sandbox.start(self.data_dir, self.node_name)
         threading.Thread(target=self.agent.heartbeat_loop, name="kubelet", daemon=True).start()
 
     def _controller(self) -> None:

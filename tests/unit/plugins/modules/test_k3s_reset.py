@@ -142,3 +142,44 @@ def test_kills_the_processes_k3s_left(run_main, monkeypatch, host, fake_runner):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_a_shims_containers_are_killed_with_it(run_main, monkeypatch, host, fake_runner):
+    """k3s-killall.sh's killtree: the processes below a shim (its containers, which run from
+    their own rootfs, not from the data dir) die too; a process beside them stays."""
+    procs = [subprocess.Popen(["sleep", "60"]) for _n in range(3)]  # pylint: disable=consider-using-with
+    shim, pod, bystander = procs
+    try:
+        def fake(pid, ppid, exe, argv):
+            proc = host["root"] / "proc" / str(pid)
+            proc.mkdir(parents=True)
+            os.symlink(exe, proc / "exe")
+            (proc / "cmdline").write_bytes(b"\0".join(argv) + b"\0")
+            (proc / "stat").write_text("%d (sl ee) p) S %d 1 1 0 -1\n" % (pid, ppid))
+
+        fake(shim.pid, 1, str(host["data"] / "data/abc/bin/containerd-shim-runc-v2"), [b"containerd-shim-runc-v2"])
+        fake(pod.pid, shim.pid, "/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/x/rootfs/pause", [b"/pause"])
+        fake(bystander.pid, 1, "/usr/bin/sleep", [b"sleep", b"60"])
+        out = run(run_main, monkeypatch, host, runner_for(host, fake_runner))
+        assert "process %d killed" % shim.pid in out["removed"] and "process %d killed" % pod.pid in out["removed"]
+        assert "process %d killed" % bystander.pid not in out["removed"]
+        for child in (shim, pod):
+            assert child.wait(timeout=10) == -9
+        assert bystander.poll() is None
+    finally:
+        for child in procs:
+            child.kill()
+            child.wait()
+
+
+def test_cni_network_namespaces_are_unmounted_and_removed(run_main, monkeypatch, host, fake_runner):
+    netns = host["layout"].path("/run/netns/cni-1234")
+    os.makedirs(os.path.dirname(netns))
+    with open(netns, "w", encoding="utf-8"):
+        pass
+    (host["root"] / "proc/self/mounts").write_text("overlay / overlay rw 0 0\nnsfs /run/netns/cni-1234 nsfs rw 0 0\n")
+    runner = runner_for(host, fake_runner)
+    out = run(run_main, monkeypatch, host, runner)
+    assert "unmounted /run/netns/cni-1234" in out["removed"]
+    assert runner.called("umount", "-f", "-l", "/run/netns/cni-1234")
+    assert not os.path.lexists(netns) and os.path.isdir(os.path.dirname(netns))

@@ -1,4 +1,5 @@
 """seal_api: where the collection is found, what ansible-runner is given (no secret), redaction."""
+import json
 import os
 import stat
 
@@ -137,27 +138,53 @@ def _status_with(monkeypatch, tmp_path, answers):
 
 NODES = [{"name": "m1", "addresses": ["10.0.0.2"], "ready": True}, {"name": "m2", "addresses": ["10.0.0.3"], "ready": True},
          {"name": "n1", "addresses": ["10.0.0.4"], "ready": True}]
+HOSTS = ("10.0.0.2", "10.0.0.3", "10.0.0.4")
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+def _rootfs(digests):
+    return [(api.ROOTFS_TASK, host, "runner_on_ok", {"digest": digest, "exists": digest is not None})
+            for host, digest in zip(HOSTS, digests)]
+
+
+def test_the_status_play_reads_the_settings_the_playbooks_resolve():
+    tasks = api.STATUS_PLAY[0]["tasks"]
+    assert tasks[0]["ansible.builtin.include_role"] == {"name": "seal.cluster.controller", "tasks_from": "fact"}
+    text = json.dumps(tasks[1:])
+    # paths and registry hosts come from controller_cluster, not from inventory variables
+    assert "seal_" not in text and "controller_cluster.record" in text and "controller_cluster.rootfs" in text
+    assert tasks[3]["when"] == "controller_cluster.registry.is_server"
 
 
 def test_status_reads_the_first_master_whose_api_answers(home, tmp_path, monkeypatch):
     st, seen = _status_with(monkeypatch, tmp_path, [
         (api.STATUS_TASK, "10.0.0.2", "runner_on_ok", {"api_ready": False, "api_error": "connection refused"}),
-        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok", {"api_ready": True, "nodes": NODES, "record": {"version": "v1"}}),
-        (api.REGISTRY_TASK, "10.0.0.2", "runner_on_ok", {"status": 401})])
-    assert st["healthy"] and st["api_host"] == "10.0.0.3" and st["record"] == {"version": "v1"}
-    assert st["registry"] == {"host": "10.0.0.2", "status": 401}
+        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok",
+         {"api_ready": True, "nodes": NODES, "record": {"version": "v1", "digest": D1}}),
+        *_rootfs([D1, D1, D1]),
+        (api.REGISTRY_TASK, "10.0.0.2", "runner_on_ok", {"status": 401}),
+        (api.REGISTRY_TASK, "10.0.0.3", "runner_on_ok", {"status": 200})])
+    assert st["problems"] == []
+    assert st["healthy"] and st["api_host"] == "10.0.0.3" and st["record"] == {"version": "v1", "digest": D1}
+    assert st["registries"] == [{"host": "10.0.0.2", "status": 401}, {"host": "10.0.0.3", "status": 200}]
+    assert st["images"] == dict.fromkeys(HOSTS, D1)
     assert seen["playbook"] == api.STATUS_PLAY and seen["inventory"] == str(tmp_path / "Clusterfile")
 
 
 def test_status_names_what_is_wrong(home, tmp_path, monkeypatch):
     nodes = [dict(NODES[0]), dict(NODES[1], ready=False)]
     st, _seen = _status_with(monkeypatch, tmp_path, [
-        (api.STATUS_TASK, "10.0.0.2", "runner_on_ok", {"api_ready": True, "nodes": nodes}),
-        (api.REGISTRY_TASK, "10.0.0.2", "runner_on_failed", {"msg": "Connection refused"})])
+        (api.STATUS_TASK, "10.0.0.2", "runner_on_ok", {"api_ready": True, "nodes": nodes, "record": {"digest": D1}}),
+        *_rootfs([D1, D2, None]),
+        (api.REGISTRY_TASK, "10.0.0.2", "runner_on_ok", {"status": 200}),
+        (api.REGISTRY_TASK, "10.0.0.3", "runner_on_failed", {"msg": "Connection refused"})])
     assert not st["healthy"]
     assert st["problems"] == ["10.0.0.4 has no node in the cluster", "node m2 is not Ready",
-                              "the registry on 10.0.0.2 does not answer: Connection refused"]
+                              "10.0.0.3 holds the rootfs of %s, the cluster runs %s" % (D2, D1),
+                              "10.0.0.4 holds no complete cluster image rootfs",
+                              "the registry on 10.0.0.3 does not answer: Connection refused"]
     st, _seen = _status_with(monkeypatch, tmp_path, [
         (api.STATUS_TASK, "10.0.0.2", "runner_on_unreachable", {"msg": "ssh: no route"}),
-        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok", {"api_ready": False, "api_error": "refused"})])
+        (api.STATUS_TASK, "10.0.0.3", "runner_on_ok", {"api_ready": False, "api_error": "refused"}),
+        *_rootfs([D1, D1, D1])])
     assert st["problems"] == ["no master's API answers (10.0.0.2: unreachable, 10.0.0.3: refused)"]
