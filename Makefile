@@ -21,7 +21,7 @@ SCENARIOS := $(sort $(notdir $(wildcard molecule/*)))
 # The registry password the scenarios' fleet.yml set: it must appear in no Molecule output.
 SCENARIO_SECRET := Pull-0nly-pw
 
-.PHONY: setup test unit lint sanity molecule integration build clean fleet-up fleet-down demo demo-down
+.PHONY: setup test unit lint sanity molecule integration faults build clean fleet-up fleet-down demo demo-down
 
 setup:
 	scripts/setup.sh
@@ -35,6 +35,12 @@ unit:
 
 integration:
 	scripts/pytest.sh tests/integration
+
+## The fault-injection suite alone (part of integration; ~8 min, one 3 master + 1 node fleet):
+## SEAL_FAULTS_SEED=N replays a run's random kill point, SEAL_FAULTS_EXTRA=N adds random points.
+faults: export ANSIBLE_CONFIG := $(TEST_ANSIBLE_CONFIG)
+faults:
+	scripts/pytest.sh tests/integration/faults
 
 lint:
 	ansible-lint --profile production
