@@ -28,7 +28,8 @@ import proctree  # noqa: E402  pylint: disable=wrong-import-position
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 SERVER_CA = "/var/lib/rancher/k3s/server/tls/server-ca.crt"
-PLAYBOOK_TIMEOUT = 600
+# A run that takes longer is killed and reported as timed out (an overloaded machine, a hang).
+PLAYBOOK_TIMEOUT = float(os.environ.get("SEAL_FAULTS_PLAYBOOK_TIMEOUT", "600"))
 # A node powered off mid-task leaves ssh waiting on a dead peer; keep-alives end that within 15 s
 # (an operator's ssh_args would do the same). The rest is tests/ansible.cfg's ssh_args.
 SSH_ARGS = ("-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no "
@@ -48,8 +49,8 @@ def seed_from_env() -> int:
 class Run:
     """One ansible-playbook run: its exit, output, recap and the fault point it reached."""
 
-    def __init__(self, proc_rc: int, stdout: str, point: dict | None, seconds: float):
-        self.rc, self.stdout, self.point, self.seconds = proc_rc, stdout, point, seconds
+    def __init__(self, proc_rc: int, stdout: str, point: dict | None, seconds: float, timed_out: bool = False):
+        self.rc, self.stdout, self.point, self.seconds, self.timed_out = proc_rc, stdout, point, seconds, timed_out
         self.recap = {h: {"changed": int(c), "unreachable": int(u), "failed": int(f)}
                       for h, c, u, f in RECAP.findall(stdout)}
 
@@ -117,6 +118,7 @@ class Cluster:
             proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(fault, record), stdout=out,  # pylint: disable=consider-using-with
                                     stderr=subprocess.STDOUT, start_new_session=True)
             deadline = started + PLAYBOOK_TIMEOUT
+            timed_out = False
             while proc.poll() is None:
                 if watch and os.path.exists(trace):
                     with open(trace, encoding="utf-8") as f:
@@ -127,6 +129,7 @@ class Cluster:
                 if os.path.exists(record) and fault.get("action") == "exec":
                     deadline = min(deadline, os.path.getmtime(record) - time.time() + time.monotonic() + after_exec)
                 if time.monotonic() > deadline:
+                    timed_out = not (os.path.exists(record) and fault.get("action") == "exec")
                     proctree.kill_tree(proc.pid)
                 time.sleep(0.5)
             out.seek(0)
@@ -135,7 +138,7 @@ class Cluster:
         if os.path.exists(record):
             with open(record, encoding="utf-8") as f:
                 point = json.load(f)
-        return Run(proc.returncode, stdout, point, time.monotonic() - started)
+        return Run(proc.returncode, stdout, point, time.monotonic() - started, timed_out)
 
     def list_tasks(self, playbook: str, *args: str, inventory: str | None = None) -> list[str]:
         """The task names `ansible-playbook --list-tasks` lists (static: included roles' tasks are not)."""

@@ -1,13 +1,24 @@
 """Rows of the fault-injection suite's table: case, interrupted at, re-run result, verdict."""
 from __future__ import annotations
 
+import json
+import os
+
 ROWS: list[dict] = []
 HEAD = ("case", "interrupted at", "re-run result", "verdict")
 NOTES: list[str] = []
 
 
 def add(case: str, point: str, rerun: str, verdict: str) -> None:
-    ROWS.append({"case": case, "interrupted at": point, "re-run result": rerun, "verdict": verdict})
+    """One row; a verdict's problems are cut to their first lines (the test's failure has them all).
+    Rows are also appended to $SEAL_FAULTS_TABLE (JSON lines) as they come, for a run that is stopped."""
+    if len(verdict) > 400:
+        verdict = verdict[:400] + "..."
+    row = {"case": case, "interrupted at": point, "re-run result": rerun, "verdict": " ".join(verdict.split())}
+    ROWS.append(row)
+    if os.environ.get("SEAL_FAULTS_TABLE"):
+        with open(os.environ["SEAL_FAULTS_TABLE"], "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def render() -> str:

@@ -71,14 +71,15 @@ def where(c: harness.Cluster, run: harness.Run, fallback: str = "not reached (th
 def summary(c: harness.Cluster, run: harness.Run) -> str:
     by_ip = {n["ip"]: short for short, n in c.nodes.items()}
     changed = ", ".join(f"{by_ip.get(h, h)}={n}" for h, n in sorted(run.changed().items()))
-    return f"rc={run.rc} {run.seconds:.0f}s changed: {changed or 'none'}"
+    return f"rc={run.rc}{' (timed out)' if run.timed_out else ''} {run.seconds:.0f}s changed: {changed or 'none'}"
 
 
 def converge(c: harness.Cluster, case: str, point: str, playbook: str, args: tuple, *, allowed: set,
              masters=MASTERS, hosts=ALL, probe=True, inventory=None) -> None:
     """Re-run, judge, run once more (changed=0); one table row; fail on any problem."""
     rerun = c.play(playbook, *args, inventory=inventory)
-    problems = [] if rerun.rc == 0 else [f"re-run failed: {rerun.tail(1500)}"]
+    problems = [] if rerun.rc == 0 else [
+        f"re-run timed out after {rerun.seconds:.0f}s" if rerun.timed_out else f"re-run failed (rc={rerun.rc})"]
     by_ip = {n["ip"]: short for short, n in c.nodes.items()}
     extra = sorted(by_ip.get(h, h) for h in rerun.changed() if by_ip.get(h, h) not in allowed)
     if extra:
@@ -89,7 +90,7 @@ def converge(c: harness.Cluster, case: str, point: str, playbook: str, args: tup
         if again.rc != 0 or again.changed():
             problems.append(f"following run: rc={again.rc} changed={again.changed()} {again.tail(800) if again.rc else ''}")
     table.add(case, point, summary(c, rerun), "PASS" if not problems else "FAIL: " + "; ".join(problems))
-    assert not problems, "\n".join(problems)
+    assert not problems, "\n".join(problems) + ("\n" + rerun.tail(3000) if rerun.rc else "")
 
 
 def test_install_killed_mid_join_of_the_second_server(cluster):
