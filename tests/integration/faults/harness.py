@@ -185,6 +185,11 @@ class Cluster:
     def _after_boot(self, node: dict) -> None:
         ip = fleet.podman("inspect", node["name"], "--format",
                           "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
+        if ip != node["ip"]:  # podman start allots a new address: give the host its own back
+            fleet.podman("network", "disconnect", self.state["network"], node["name"])
+            fleet.podman("network", "connect", "--ip", node["ip"], self.state["network"], node["name"])
+            ip = fleet.podman("inspect", node["name"], "--format",
+                              "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
         assert ip == node["ip"], f"{node['name']} came back with address {ip}, not {node['ip']}"
         fleet.blackhole_default_route(node["name"])
         fleet._wait_ssh(node["ip"], self.state["key"])  # pylint: disable=protected-access
