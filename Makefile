@@ -22,7 +22,7 @@ PYTHON_VERSION := $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.vers
 JOBS = $(or $(SEAL_TEST_JOBS),$(shell $(BIN)/python scripts/suite.py jobs))
 XDIST = -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 
-.PHONY: setup test unit lint sanity molecule integration fleet build clean fleet-up fleet-down demo demo-down
+.PHONY: setup test unit lint sanity molecule integration fleet faults build clean fleet-up fleet-down demo demo-down
 
 setup:
 	scripts/setup.sh
@@ -41,6 +41,12 @@ integration:
 ## integration and molecule in one pool of workers (what `make test` runs)
 fleet:
 	scripts/pytest.sh tests/integration tests/molecule $(XDIST)
+
+## The fault-injection suite alone (part of integration; ~8 min, one 3 master + 1 node fleet):
+## SEAL_FAULTS_SEED=N replays a run's random kill point, SEAL_FAULTS_EXTRA=N adds random points.
+faults: export ANSIBLE_CONFIG := $(TEST_ANSIBLE_CONFIG)
+faults:
+	scripts/pytest.sh tests/integration/faults
 
 lint:
 	ansible-lint --profile production

@@ -45,20 +45,23 @@ def report_of(reports, host):
 
 
 def token_sources(masters, reports):
-    """Who holds DATA/server/token (live servers first), who holds server data, who was read."""
+    """Who holds DATA/server/token (live servers first), who holds server data, who was read and
+    who was not (unreachable, not in the play: such a master may hold the cluster's data, so
+    nothing that only a new cluster may make -- a token, a registry CA -- is made while one is)."""
     runtime_reports(reports)
-    checked, holders, live, holding = [], [], [], []
+    checked, holders, live, holding, unread = [], [], [], [], []
     for host in masters or []:
         report = report_of(reports, host)
         if not report:
-            continue  # not read (unreachable): not checked
+            unread.append(host)
+            continue
         checked.append(host)
         if report.get("has_token"):
             (live if report.get("live") else holders).append(host)
         if report.get("has_token") or report.get("holds_data") or report.get("has_data"):
             holding.append(host)
     return {"file": os.path.join(DATA_DIR, "server", "token"), "holders": live + holders,
-            "holding_data": holding, "checked": checked}
+            "holding_data": holding, "checked": checked, "unread": unread}
 
 
 def api_host(masters, hostvars, reports, excluded=()):

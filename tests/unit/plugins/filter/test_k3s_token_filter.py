@@ -18,7 +18,8 @@ def test_sources_live_holders_first_and_unreachable_not_checked():
     }
     out = k3s_token_sources(["m1", "m2", "m3", "m4", "m5", "m6"], reports)
     assert out == {"file": "/var/lib/rancher/k3s/server/token", "holders": ["m2", "m1"],
-                   "holding_data": ["m1", "m2", "m3"], "checked": ["m1", "m2", "m3", "m4"]}
+                   "holding_data": ["m1", "m2", "m3"], "checked": ["m1", "m2", "m3", "m4"],
+                   "unread": ["m5", "m6"]}
 
 
 def test_hostvars_passed_as_the_reports_fails_loudly():
