@@ -34,7 +34,8 @@ def test_check_apply_idempotent_changed_absent(run_main, tmp_path):
     assert (dest / "bin/k3s").read_bytes() == b"k3s one" and (dest / ".seal-digest").read_text() == D1 + "\n"
 
     held = run_main(rootfs_info, {"dest": str(dest)})
-    assert held == {"changed": False, "digest": D1, "exists": True, "overlay_inputs": None, "invocation": {"module_args": {"dest": str(dest), "role": None, "storage": None}}}
+    assert held == {"changed": False, "digest": D1, "exists": True, "overlay_inputs": None,
+                    "invocation": {"module_args": {"dest": str(dest), "role": None, "storage": None}}}
     out = run_main(rootfs, {"src": one, "digest": D1, "dest": str(dest)})
     assert out["changed"] is False and out["transferred"] is False
 
