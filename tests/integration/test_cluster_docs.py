@@ -51,7 +51,8 @@ def build_image(store):
         context = make_rootfs.make(VERSION, os.path.join(ctx, "rootfs"))
         with open(os.path.join(context, "etc", "app.yaml"), "w", encoding="utf-8") as f:
             f.write("image: app\nreplicas: 1\n")
-        with open(os.path.join(context, "etc", "seal-env.conf.tmpl"), "w", encoding="utf-8") as f:
+        # under bin/: agents receive only bin/ (docs/distribution.md), and the host env is checked on them
+        with open(os.path.join(context, "bin", "seal-env.conf.tmpl"), "w", encoding="utf-8") as f:
             f.write("pod={{ .PodCIDR }}\nhost={{ .HostIP }}\nzone={{ .ZONE }}\n")
         os.makedirs(os.path.join(context, "plugins"))
         with open(os.path.join(context, "plugins", "image.yaml"), "w", encoding="utf-8") as f:
@@ -156,9 +157,9 @@ def test_env_config_and_plugins(cluster):
 
     for ip in (master, node, other):
         zone = "a" if ip == master else "b"
-        assert ssh(state, ip, f"cat {rootfs}/etc/seal-env.conf") == f"pod=10.52.0.0/16\nhost={ip}\nzone={zone}\n"
+        assert ssh(state, ip, f"cat {rootfs}/bin/seal-env.conf") == f"pod=10.52.0.0/16\nhost={ip}\nzone={zone}\n"
         assert yaml.safe_load(ssh(state, ip, f"cat {rootfs}/etc/app.yaml")) == {"image": "app", "replicas": 3}
-        assert json.loads(ssh(state, ip, f"cat {rootfs}/.seal/config-applied.json")) == ["etc/app.yaml", "etc/seal-env.conf"]
+        assert json.loads(ssh(state, ip, f"cat {rootfs}/.seal/config-applied.json")) == ["bin/seal-env.conf", "etc/app.yaml"]
         config = yaml.safe_load(ssh(state, ip, "cat /etc/rancher/k3s/config.yaml"))
         if ip == master:
             assert (config["cluster-cidr"], config["service-cidr"], config["cluster-domain"]) == \
