@@ -176,11 +176,6 @@ def test_env_config_and_plugins(cluster):
     assert f"from-image (image docker.io/library/k3s:v1.25.3@{digest} plugins/image.yaml)" in first.stdout
 
 
-# UNFINISHED (issue 19 parts 1-3, branch senv): on 2026-12-02 the master reported changed=1 on the
-# second run ({master: 1, nodes: 0, localhost: 0}); the run's log was lost with the fleet and the
-# cause (a master-only task: registry, k3s server, finish) was not found before the deadline.
-# The nodes (rootfs_config, plugins) were unchanged. Marked, not hidden: it must be fixed.
-@pytest.mark.xfail(reason="master changed=1 on the second run; cause not found yet (see comment)", strict=False)
 def test_a_second_run_changes_nothing(cluster):
     state, env, work, _digest = cluster
     second = changes(play(env, write_clusterfile(state, work)))
