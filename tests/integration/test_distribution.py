@@ -59,7 +59,8 @@ def test_an_agent_never_receives_the_registrys_data(cluster):
     state, _env, digest = cluster
     master, node = state["nodes"][0]["ip"], state["nodes"][1]["ip"]
     assert ssh(state, node, f"cat {ROOTFS}/.seal-digest").strip() == digest
-    assert sorted(ssh(state, node, f"ls -A {ROOTFS}").split()) == [".seal-digest", ".seal-layers.json", "Metadata", "bin"]
+    # .seal: seal.cluster's own state (what the Clusterfile's overlay was made from), not image content
+    assert sorted(ssh(state, node, f"ls -A {ROOTFS}").split()) == [".seal", ".seal-digest", ".seal-layers.json", "Metadata", "bin"]
     assert "registry/" not in ssh(state, node, f"cat {ROOTFS}/.seal-layers.json")
     # the seed has it all, and keeps the blobs where its registry serves them
     assert ssh(state, master, f"test -d {ROOTFS}/registry && test -d {ROOTFS}/manifests && echo yes").strip() == "yes"
