@@ -111,6 +111,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
+        given = args.pop("held", None)
         module = "seal.cluster.rootfs"
         if args.get("state", "present") == "absent":
             result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
@@ -123,7 +124,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
         layers = image_layers(src, args["digest"]) if os.path.isdir(src) else None
         if layers is not None:
-            return self.run_layers(result, args, src, layers, task_vars)
+            return self.run_layers(result, args, src, layers, task_vars, given)
         held = self._execute_module(module_name="seal.cluster.rootfs_info", module_args={"dest": args.get("dest")},
                                     task_vars=task_vars)
         if held.get("failed"):
@@ -148,7 +149,7 @@ class ActionModule(ActionBase):
         self._remove_tmp_path(tmpdir)
         return result
 
-    def run_layers(self, result, args, src, layers, task_vars):
+    def run_layers(self, result, args, src, layers, task_vars, given=None):
         """The layered image: ask the host what it holds (one module call on a converged host),
         ship over the connection only the blobs the host lacks (source controller), or let the
         host fetch them from the cluster's registry (source registry)."""
@@ -156,8 +157,9 @@ class ActionModule(ActionBase):
         role, storage = args.get("role", "registry"), args.get("storage")
         args = dict(args, layers=layers)
         args.pop("src", None)
-        held = self._execute_module(module_name="seal.cluster.rootfs_info",
-                                    module_args={"dest": args["dest"], "role": role, "storage": storage}, task_vars=task_vars)
+        held = given or self._execute_module(module_name="seal.cluster.rootfs_info",
+                                             module_args={"dest": args["dest"], "role": role, "storage": storage},
+                                             task_vars=task_vars)
         if held.get("failed"):
             result.update(held)
             return result

@@ -81,7 +81,7 @@ def sha256_path(path):
     return "sha256:" + h.hexdigest()
 
 
-def _fingerprint(st):
+def fingerprint(st):
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
@@ -132,7 +132,7 @@ def _file_intact(path, entry, fp):
         return stat.S_ISLNK(st.st_mode) and os.readlink(path) == entry[2]
     if not stat.S_ISREG(st.st_mode) or st.st_size != entry[1]:
         return False
-    if fp is not None and _fingerprint(st) == fp:
+    if fp is not None and fingerprint(st) == fp:
         return True
     return sha256_path(path) == entry[2]
 
@@ -158,7 +158,7 @@ def check(dest, want_digest=None, include=None, exclude=None, storage=None):
                 st = os.stat(path)
             except OSError:
                 continue
-            if recorded.get(digest) == _fingerprint(st) or sha256_path(path) == digest:
+            if recorded.get(digest) == fingerprint(st) or sha256_path(path) == digest:
                 blobs.append(digest)
     return {
         "digest": read_marker(dest), "state_digest": state.get("digest"), "intact": intact, "damaged": damaged,
@@ -317,12 +317,12 @@ class LayerBuilder:
                     known = old_files.get(digest, {}).get(rel)
                     sha = known[2] if known and known[0] == "file" and known[1] == st.st_size else sha256_path(path)
                     files[rel] = ["file", st.st_size, sha]
-                    fps[rel] = _fingerprint(os.lstat(path))
+                    fps[rel] = fingerprint(os.lstat(path))
             layers.append({"digest": digest, "files": files})
         state = {"digest": self.digest, "include": self.include, "exclude": self.exclude,
                  "disjoint": disjoint, "layers": layers, "fp": fps}
         if self.storage:
-            state["blobs"] = {d: _fingerprint(os.stat(blob_data(self.storage, d)))
+            state["blobs"] = {d: fingerprint(os.stat(blob_data(self.storage, d)))
                               for d, _n in layer_files if os.path.exists(blob_data(self.storage, d))}
         return state
 

@@ -153,6 +153,18 @@ options:
     description: k3s data directory (C(data-dir)).
     type: path
     default: /var/lib/rancher/k3s
+  inputs:
+    description:
+      - The controller's digest of every input of this call (the role computes it); recorded in
+        O(record) once the host has converged to them. Not a secret, and not read by the module.
+    type: str
+  record:
+    description:
+      - Where to keep the converged record (0600): O(inputs), the service, and the stat
+        fingerprint of every file, copy and link this module owns. M(seal.cluster.node_prepare)
+        reports it, and the role skips this module on a host whose record matches
+        (docs/distribution.md). Removed before this module changes anything.
+    type: path
 notes:
   - The node name is C(node-name) from O(config), else the host name, as k3s chooses it.
 attributes:
@@ -240,6 +252,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as k
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_token as k3s_token
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils._converged import remove_record, write_record
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import FileState, copy_atomic, read_text, sha256_file
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd, SystemdError
@@ -269,6 +282,7 @@ class K3sRuntime:
         self.copies = []
         self.token_restarts = []
         self.config = dict(self.p.get("config") or {})
+        self.owned = []
 
     # -- desired state ---------------------------------------------------------------------
     def validate(self):
@@ -420,6 +434,7 @@ class K3sRuntime:
     def plan_copies(self):
         rootfs = self.p["rootfs"]
         src_bin, k3s_bin = os.path.join(rootfs, "bin", "k3s"), self.host.k3s_bin
+        self.owned.append(k3s_bin)
         want_sum, have_sum = sha256_file(src_bin), sha256_file(k3s_bin)
         if want_sum != have_sum:
             self.changed_items.append("binary")
@@ -438,6 +453,7 @@ class K3sRuntime:
     def plan_dir_copy(self, item, sources, dest_dir):
         for src in sources:
             dest = os.path.join(dest_dir, os.path.basename(src))
+            self.owned.append(dest)
             if os.path.getsize(src) == (os.path.getsize(dest) if os.path.exists(dest) else -1) and sha256_file(src) == sha256_file(dest):
                 continue
             if item not in self.changed_items:
@@ -451,6 +467,7 @@ class K3sRuntime:
         missing = []
         for name in layout.LINKS:
             path = os.path.join(self.host.bin_dir, name)
+            self.owned.append(path)
             if os.path.islink(path) and os.readlink(path) in ("k3s", layout.K3S_BIN):
                 continue
             found = self.runner.which(name)
@@ -518,6 +535,14 @@ class K3sRuntime:
                     k3s_config.journal_hint(journal)), changed_items=self.changed_items, journal=journal)
             time.sleep(2)
 
+    def write_record(self):
+        """The converged record (module_utils/_converged.py): the inputs digest and every path
+        this module owns, so that a later run can skip this module where nothing changed."""
+        owned = [state.path for state in self.files] + self.owned
+        if self.role == "server":
+            owned.append(self.server_token_path())
+        write_record(self.p["record"], self.p["inputs"], owned, self.service)
+
     def version(self):
         return k3s_host.version(self.runner, self.host.k3s_bin)
 
@@ -542,6 +567,8 @@ class K3sRuntime:
         elif enabled != "enabled":
             self.changed_items.append("service")
         restarted = False
+        if not self.check and self.p["record"] and (self.changed_items or self.token_restarts):
+            remove_record(self.p["record"])
         if not self.check:
             self.apply(links)
             if "unit" in self.changed_items:
@@ -560,6 +587,8 @@ class K3sRuntime:
             if self.p["wait"]:
                 self.wait_ready(previous if start else "")
                 self.secure_own_token()
+            if self.p["record"] and self.p["inputs"]:
+                self.write_record()
         result = dict(
             changed=bool(self.changed_items), changed_items=self.changed_items, restarted=restarted,
             role=self.role, service=self.service, node_name=self.node_name(),
@@ -598,6 +627,8 @@ def main():
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=300),
             data_dir=dict(type="path", default=layout.DATA_DIR),
+            inputs=dict(type="str"),
+            record=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -113,6 +113,32 @@ options:
     description: Where the sysctls are persisted.
     type: path
     default: /etc/sysctl.d/90-seal-k3s.conf
+  report:
+    description:
+      - Read what the host holds in the same call, so that a no-op run costs one module call
+        per host (docs/distribution.md); returned as RV(reports). Reading changes nothing.
+    type: dict
+    suboptions:
+      rootfs:
+        description: The cluster image's rootfs to report on, as M(seal.cluster.rootfs_info) does.
+        type: dict
+        suboptions:
+          dest:
+            description: The rootfs directory.
+            type: path
+            required: true
+          role:
+            description: The paths this host's role gets.
+            type: str
+            choices: [agent, server, registry]
+          storage:
+            description: The registry storage whose blobs are reported (the seed).
+            type: path
+      record:
+        description:
+          - The converged record a runtime module left (for k3s, M(seal.cluster.k3s_runtime)'s
+            O(seal.cluster.k3s_runtime#module:record)).
+        type: path
 attributes:
   check_mode:
     support: full
@@ -170,6 +196,13 @@ files_changed:
   returned: always
   type: list
   elements: str
+reports:
+  description:
+    - What O(report) asked for. V(rootfs) is M(seal.cluster.rootfs_info)'s result; V(record) has
+      V(inputs) (the digest the runtime module recorded, or null), V(intact) (no owned path changed
+      since) and V(active) (its service is active and enabled).
+  returned: when O(report) is given
+  type: dict
 """
 
 import os
@@ -177,6 +210,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.seal.cluster.plugins.module_utils._converged import record_report
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import (
     FileState,
@@ -189,6 +223,8 @@ from ansible_collections.seal.cluster.plugins.module_utils._marked_block import 
     hosts_lines,
     replace_block,
 )
+from ansible_collections.seal.cluster.plugins.module_utils._rootfs_report import rootfs_report
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd
 
 # The kernel's views of loaded modules and of its parameters (under Layout(root) in tests).
 SYS_MODULE = "/sys/module"
@@ -264,6 +300,8 @@ class NodePrepare:
         else:
             self.remove_persisted_files()
         self.hosts_block()
+        if self.params.get("report"):
+            self.result["reports"] = self.reports(self.params["report"])
         if self.module._diff:
             self.result["diff"] = self.diffs
         self.result["changed"] = bool(
@@ -271,6 +309,15 @@ class NodePrepare:
             or self.result["sysctls_set"] or self.result["files_changed"]
         )
         return self.result
+
+    def reports(self, wanted):
+        out = {}
+        if wanted.get("rootfs"):
+            spec = wanted["rootfs"]
+            out["rootfs"] = rootfs_report(spec["dest"], spec.get("role"), spec.get("storage"))
+        if wanted.get("record"):
+            out["record"] = record_report(wanted["record"], Systemd(Runner(self.module)))
+        return out
 
     def directories(self):
         for item in self.params["directories"]:
@@ -413,6 +460,14 @@ def main():
             hosts_path=dict(type="path", default="/etc/hosts"),
             modules_load_path=dict(type="path", default="/etc/modules-load.d/seal-k3s.conf"),
             sysctl_path=dict(type="path", default="/etc/sysctl.d/90-seal-k3s.conf"),
+            report=dict(type="dict", options=dict(
+                rootfs=dict(type="dict", options=dict(
+                    dest=dict(type="path", required=True),
+                    role=dict(type="str", choices=["agent", "server", "registry"]),
+                    storage=dict(type="path"),
+                )),
+                record=dict(type="path"),
+            )),
         ),
         supports_check_mode=True,
     )

@@ -59,6 +59,13 @@ options:
     type: str
     choices: [controller, registry]
     default: controller
+  held:
+    description:
+      - What the host holds, as M(seal.cluster.rootfs_info) reports it with the same O(dest),
+        O(role) and O(storage), read earlier in the same run (M(seal.cluster.node_prepare)'s
+        C(reports.rootfs)). The action plugin then does not ask the host again; a host that holds
+        the image intact costs no module call. Read by the action plugin only.
+    type: dict
   storage:
     description:
       - The seed's registry storage (C(<data_root>/<cluster>/registry)) - every layer blob is kept
@@ -317,6 +324,7 @@ def main():
             role=dict(type="str", default="registry", choices=["agent", "server", "registry"]),
             source=dict(type="str", default="controller", choices=["controller", "registry"]),
             storage=dict(type="path"),
+            held=dict(type="dict"),
             registry=dict(type="dict", options=dict(
                 address=dict(type="str"), port=dict(type="int"), domain=dict(type="str"),
                 ca_file=dict(type="path"), tls=dict(type="bool", default=True),

@@ -75,22 +75,9 @@ exists:
   type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers as rl
-from ansible_collections.seal.cluster.plugins.module_utils._rootfs_marker import read_marker
-from ansible_collections.seal.cluster.plugins.module_utils._rootfs_overlay import held_inputs
-
-
-def rootfs_report(dest, role=None, storage=None):
-    overlay = held_inputs(dest) if os.path.isdir(dest) else None
-    if role is None:
-        return {"changed": False, "digest": read_marker(dest), "exists": os.path.lexists(dest), "overlay_inputs": overlay}
-    include, exclude = rl.role_paths(role)
-    return dict(rl.check(dest, None, include, exclude, storage), changed=False, exists=os.path.lexists(dest),
-                overlay_inputs=overlay)
+from ansible_collections.seal.cluster.plugins.module_utils._rootfs_report import rootfs_report
 
 
 def main():

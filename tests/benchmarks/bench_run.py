@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 import build_image  # noqa: E402  pylint: disable=wrong-import-position
 
+TOP_TASKS = 12
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 
 
@@ -64,6 +65,11 @@ def report(label: str, timing: dict) -> None:
               f" (+{tasks.get('localhost', 0)} on localhost)")
     changed = sum(timing["changed_per_host"].values())
     print(f"   changed results: {changed}")
+    slowest = sorted(timing.get("tasks", []), key=lambda t: -(t["seconds"] or 0))[:TOP_TASKS]
+    if slowest:
+        print(f"   slowest {len(slowest)} of {len(timing['tasks'])} tasks:")
+        for task in slowest:
+            print(f"   {task['seconds']:7.2f}s  {task['name'][:100]}")
 
 
 def main() -> int:

@@ -29,8 +29,21 @@ class CallbackModule(CallbackBase):
         self.tasks = collections.Counter()
         self.changed = collections.Counter()
         self.started = time.monotonic()
+        self.task_times = []
+
+    def _close_task(self):
+        if self.task_times and self.task_times[-1]["seconds"] is None:
+            self.task_times[-1]["seconds"] = round(time.monotonic() - self.task_times[-1]["t0"], 3)
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._close_task()
+        self.task_times.append({"name": task.get_name(), "t0": time.monotonic(), "seconds": None})
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
 
     def _close_play(self):
+        self._close_task()
         if self.plays and self.plays[-1]["seconds"] is None:
             self.plays[-1]["seconds"] = round(time.monotonic() - self.plays[-1]["t0"], 2)
 
@@ -61,4 +74,5 @@ class CallbackModule(CallbackBase):
         with open(out, "w", encoding="utf-8") as f:
             json.dump({"total": round(time.monotonic() - self.started, 2),
                        "plays": [{"name": p["name"], "seconds": p["seconds"]} for p in self.plays],
-                       "tasks_per_host": dict(self.tasks), "changed_per_host": dict(self.changed)}, f, indent=2)
+                       "tasks_per_host": dict(self.tasks),
+                       "tasks": [{"name": t["name"], "seconds": t["seconds"]} for t in self.task_times], "changed_per_host": dict(self.changed)}, f, indent=2)

@@ -50,8 +50,13 @@ def test_every_host_gets_the_cluster_once_derived(tmp_path):
     assert (first["dir"], first["rootfs"], first["record"]) == (
         "/var/lib/seal/ha", "/var/lib/seal/ha/rootfs", "/var/lib/seal/ha/applied.json")
     assert first["image"] == {} and first["token"] == ""  # nothing resolved: tasks/main.yml does that
+    per_host = ("registry", "distribution")
     for host, fact in facts.items():
-        assert {k: v for k, v in fact.items() if k != "registry"} == {k: v for k, v in first.items() if k != "registry"}, host
+        assert {k: v for k, v in fact.items() if k not in per_host} == {k: v for k, v in first.items() if k not in per_host}, host
+    # how the image reaches each host: one seed (the first registry host), each host's own role
+    assert {fact["distribution"]["seed"] for fact in facts.values()} == {MASTERS[0]}
+    assert facts[MASTERS[1]]["distribution"]["role"] == "registry" and facts["192.0.2.21"]["distribution"]["role"] == "agent"
+    assert first["converged"] == "/var/lib/seal/ha/converged.json"
     # each host's own registry view: a registry host resolves the domain to itself
     assert facts[MASTERS[1]]["registry"]["is_server"] and not facts["192.0.2.21"]["registry"]["is_server"]
     assert facts[MASTERS[1]]["registry"]["hosts_entries"] == [{"ip": MASTERS[1], "hostnames": ["sea.hub"]}]

@@ -58,11 +58,18 @@ def test_agent_seed_heal_upgrade_and_config_paths(tmp_path, act):
     for check_mode in (True, False):
         again, log = act(args, check=check_mode)
         assert again["changed"] is False and log.transfers == [] and [m["_name"] for m in log.modules] == ["rootfs_info"]
+    # what node_prepare's report read earlier in the run: the host is not asked again
+    held = rl.check(str(agent), None, *rl.role_paths("agent"))
+    again, log = act(dict(args, held=held))
+    assert again["changed"] is False and log.modules == [] and log.transfers == []
 
     (agent / "bin" / "k3s").write_bytes(b"k3s EVIL")  # same size, other bytes: the digest check heals it
     healed, log = act(args)
     assert healed["changed"] is True and shipped(log) == hexes(layer["bin"]) and healed["damaged"] == [layer["bin"]]
     assert (agent / "bin" / "k3s").read_bytes() == b"k3s one"
+    (agent / "bin" / "k3s").write_bytes(b"k3s EVIL")  # a held report that shows the damage heals it too
+    healed, log = act(dict(args, held=rl.check(str(agent), None, *rl.role_paths("agent"))))
+    assert healed["changed"] is True and shipped(log) == hexes(layer["bin"]) and [m["_name"] for m in log.modules] == ["rootfs"]
 
     seed = tmp_path / "seed" / "rootfs"
     storage = tmp_path / "seed" / "registry"

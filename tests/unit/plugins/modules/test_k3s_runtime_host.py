@@ -153,3 +153,45 @@ def test_registry_user_name_is_not_masked_in_results(run_main, monkeypatch, tmp_
     result = run(run_main, monkeypatch, host, module_args, check=True)
     assert result["node_name"] == "pull-m1", result
     assert REGISTRY_PASSWORD not in json.dumps(result)
+
+
+def test_the_converged_record_shows_inputs_owned_paths_and_service(run_main, monkeypatch, tmp_path, rootfs, fake_runner, fake_units):
+    """k3s_runtime records the inputs it converged to and what it owns; the report node_prepare
+    folds into its call (module_utils/_converged.py) matches only while nothing changed."""
+    from ansible_collections.seal.cluster.plugins.module_utils._converged import record_report
+    from ansible_collections.seal.cluster.plugins.module_utils._systemd import Systemd
+
+    host = Host(tmp_path, fake_runner, fake_units)
+    record = str(tmp_path / "converged.json")
+    module_args = args(host, rootfs, inputs="digest-one", record=record)
+
+    def report():
+        return record_report(record, Systemd(host.runner))
+
+    run(run_main, monkeypatch, host, module_args, check=True)
+    assert not os.path.exists(record) and report() == {"inputs": None, "intact": False, "active": False}
+    run(run_main, monkeypatch, host, module_args)
+    assert mode(record) == 0o600 and report() == {"inputs": "digest-one", "intact": True, "active": True}
+    owned = json.load(open(record, encoding="utf-8"))["paths"]
+    assert {host.layout.config, host.layout.k3s_bin, os.path.join(host.data, "server", "token"),
+            os.path.join(host.data, "server", "manifests", "app.yaml")} <= set(owned)
+    assert PASSWORD not in open(record, encoding="utf-8").read()
+
+    with open(host.layout.config, "a", encoding="utf-8") as f:  # an edit by hand: not intact
+        f.write("# drift\n")
+    assert report()["intact"] is False
+    run(run_main, monkeypatch, host, module_args)
+    assert report() == {"inputs": "digest-one", "intact": True, "active": True}
+
+    host.units.active = "failed"
+    assert report()["active"] is False
+    run(run_main, monkeypatch, host, module_args)
+    assert report()["active"] is True
+
+    run(run_main, monkeypatch, host, dict(module_args, inputs="digest-two"))
+    assert report()["inputs"] == "digest-two"
+
+    # a run that fails after changing something leaves no record behind
+    host.fail_start = True
+    out = run(run_main, monkeypatch, host, dict(module_args, config=dict(module_args["config"], **{"node-label": ["a=b"]})))
+    assert out.get("failed") and not os.path.exists(record)

@@ -210,3 +210,17 @@ def test_bad_kernel_names_are_refused_before_any_change(tmp_path, hosts, kernel,
     out, calls = prepare(dict(params, directories=[{"path": str(tmp_path / "d")}]))
     assert out["failed"] is True and problem in out["msg"] and calls == []
     assert not (tmp_path / "d").exists() and (kernel / "proc" / "sys" / "net" / "ipv4" / "ip_forward").read_text() == "0\n"
+
+
+def test_the_report_reads_rootfs_and_record_in_the_same_call(tmp_path, hosts, run):
+    """node_prepare's report (the no-op run's one module call per host): the rootfs as
+    rootfs_info reports it, and the converged record (none here: its inputs are null)."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / ".seal-digest").write_text("sha256:" + "a" * 64 + "\n")
+    params = {"report": {"rootfs": {"dest": str(rootfs), "role": "agent"}, "record": str(tmp_path / "converged.json")}}
+    assert "reports" not in run(tmp_path)
+    out = run(tmp_path, **params)
+    assert out["changed"] is False and out["reports"]["rootfs"]["digest"] == "sha256:" + "a" * 64
+    assert out["reports"]["rootfs"]["intact"] == [] and out["reports"]["rootfs"]["exists"] is True
+    assert out["reports"]["record"] == {"inputs": None, "intact": False, "active": False}
