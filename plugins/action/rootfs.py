@@ -6,16 +6,16 @@ archive only to hosts whose marker differs (one task per host, no copy when conv
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers as rl
-from ansible_collections.seal.cluster.plugins.module_utils._digest import DigestError, hex_of
+from ansible_collections.seal.cluster.plugins.module_utils._digest import hex_of
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store, StoreError, rootfs_archive, sha256_file
-from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, Writer, top_names
+from ansible_collections.seal.cluster.plugins.module_utils._safe_archive import ArchiveError, Writer
+from ansible_collections.seal.cluster.plugins.plugin_utils.rootfs_layers import LayersError, image_layers
 
 
 def _recorded(archive):
@@ -68,43 +68,6 @@ def archive_of(src, digest):
     return archive
 
 
-def image_layers(src, digest):
-    """[{digest, size, tops}] of the image whose extracted rootfs is src (<store>/rootfs/<hex>),
-    or None when src is not an image's rootfs in a store (then the whole rootfs is shipped).
-    Every blob is verified and listed once per image (<src>.layers.json, made under a lock)."""
-    try:
-        hexd = hex_of(digest, "rootfs digest")
-    except DigestError:
-        return None
-    src = src.rstrip("/")
-    if os.path.basename(src) != hexd or os.path.basename(os.path.dirname(src)) != "rootfs":
-        return None
-    store = Store(os.path.dirname(os.path.dirname(src)))
-    if not store.has_blob(digest):
-        return None
-    cache = src + ".layers.json"
-    with open(cache + ".lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            with open(cache, encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            pass
-        try:
-            manifest = store.manifest({"digest": digest})
-            layers = []
-            for layer in manifest.get("layers", []):
-                path = store.verify_blob(layer["digest"], layer.get("size"))
-                tops = sorted(top_names(path, "layer %s" % layer["digest"]))
-                layers.append({"digest": layer["digest"], "size": os.path.getsize(path), "tops": tops})
-        except (StoreError, ArchiveError) as exc:
-            raise AnsibleActionFail("rootfs: image %s: %s" % (digest, exc)) from exc
-        with open(cache + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(layers, f)
-        os.replace(cache + ".tmp", cache)
-    return layers
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
 
@@ -122,7 +85,10 @@ class ActionModule(ActionBase):
         # in check mode the rootfs may not be extracted yet (check mode does not write the cache)
         if not src or (not os.path.exists(src) and not self._task.check_mode):
             raise AnsibleActionFail("rootfs: src %r is neither a rootfs directory nor an archive on the controller" % src)
-        layers = image_layers(src, args["digest"]) if os.path.isdir(src) else None
+        try:
+            layers = image_layers(src, args["digest"]) if os.path.isdir(src) else None
+        except LayersError as exc:
+            raise AnsibleActionFail("rootfs: %s" % exc) from exc
         if layers is not None:
             return self.run_layers(result, args, src, layers, task_vars, given)
         held = self._execute_module(module_name="seal.cluster.rootfs_info", module_args={"dest": args.get("dest")},

@@ -14,6 +14,7 @@ from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_layers
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
+from ansible_collections.seal.cluster.plugins.plugin_utils.rootfs_layers import held_converged
 
 KUBEFILE = "FROM scratch\nCOPY Metadata .\nCOPY bin bin\nCOPY images images\nCOPY registry registry\n"
 
@@ -62,12 +63,15 @@ def test_agent_seed_heal_upgrade_and_config_paths(tmp_path, act):
     held = rl.check(str(agent), None, *rl.role_paths("agent"))
     again, log = act(dict(args, held=held))
     assert again["changed"] is False and log.modules == [] and log.transfers == []
+    assert held_converged(held, src, digest) and not held_converged(held, src, digest, str(tmp_path / "storage"))
+    assert not held_converged({}, src, digest) and not held_converged(held, src, "sha256:" + "0" * 64)
 
     (agent / "bin" / "k3s").write_bytes(b"k3s EVIL")  # same size, other bytes: the digest check heals it
     healed, log = act(args)
     assert healed["changed"] is True and shipped(log) == hexes(layer["bin"]) and healed["damaged"] == [layer["bin"]]
     assert (agent / "bin" / "k3s").read_bytes() == b"k3s one"
     (agent / "bin" / "k3s").write_bytes(b"k3s EVIL")  # a held report that shows the damage heals it too
+    assert not held_converged(rl.check(str(agent), None, *rl.role_paths("agent")), src, digest)
     healed, log = act(dict(args, held=rl.check(str(agent), None, *rl.role_paths("agent"))))
     assert healed["changed"] is True and shipped(log) == hexes(layer["bin"]) and [m["_name"] for m in log.modules] == ["rootfs"]
 
