@@ -160,7 +160,7 @@ options:
     type: str
   record:
     description:
-      - Where to keep the converged record (0600): O(inputs), the service, and the stat
+      - Where to keep the converged record (0600), with O(inputs), the service, and the stat
         fingerprint of every file, copy and link this module owns. M(seal.cluster.node_prepare)
         reports it, and the role skips this module on a host whose record matches
         (docs/distribution.md). Removed before this module changes anything.
