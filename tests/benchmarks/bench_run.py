@@ -111,6 +111,12 @@ def main() -> int:
     finally:
         if not args.keep:
             fleet.down(args.name)
+        else:
+            kept = os.path.join(state["dir"], "bench.json")
+            with open(kept, "w", encoding="utf-8") as f:
+                json.dump({"tree": ROOT, "home": env["HOME"], "store": store,
+                           "clusterfile": os.path.join(state["dir"], "Clusterfile")}, f)
+            print(f"\nkept fleet {args.name}: {kept} (tests/benchmarks/bench_noop_ab.py reads it)")
     return 0
 
 
