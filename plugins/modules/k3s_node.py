@@ -18,7 +18,7 @@ description:
     node's etcd member (the member with the node's name and address), so a Node gone is a member
     gone. While k3s cannot remove the member (for instance without enough started members) the
     Node stays and the module fails after O(delete_timeout), naming the finalizers that hold it.
-  - The module watches the Node itself until it is gone, for O(delete_timeout) in all: moments
+  - The module watches the Node itself until it is gone, for O(delete_timeout) in all. Moments
     when the API fails (k3s removing the member that leads etcd makes the others elect a new
     leader) do not end the wait, and a deletion the API never got is asked for again.
     The module never talks to etcd and does not care which datastore the cluster has.
