@@ -18,6 +18,9 @@ description:
     node's etcd member (the member with the node's name and address), so a Node gone is a member
     gone. While k3s cannot remove the member (for instance without enough started members) the
     Node stays and the module fails after O(delete_timeout), naming the finalizers that hold it.
+  - The module watches the Node itself until it is gone, for O(delete_timeout) in all. Moments
+    when the API fails (k3s removing the member that leads etcd makes the others elect a new
+    leader) do not end the wait, and a deletion the API never got is asked for again.
     The module never talks to etcd and does not care which datastore the cluster has.
   - A node that is not Ready or whose host is unreachable (O(reachable=false)) is not drained
     (its pods cannot terminate); it is cordoned and deleted with a warning.
@@ -118,6 +121,8 @@ etcd_member:
   type: str
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
@@ -126,6 +131,8 @@ from ansible_collections.seal.cluster.plugins.module_utils._errors import Module
 from ansible_collections.seal.cluster.plugins.module_utils._k3s_kube import (
     API_ONLY_NOTE, KubeError, get_node, kubectl, summary)
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
+
+DELETE_POLL = 2  # seconds between looks at a Node being deleted
 
 
 class NodeManager:
@@ -198,21 +205,45 @@ class NodeManager:
                              "still be installed there: reset it (playbooks/reset.yml --limit %s) before reusing it"
                              % (self.who, self.p["host"] or self.p["name"]))
         if not self.module.check_mode:
-            rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
-                                        "--timeout=%ds" % self.p["delete_timeout"])
-            # observed, not assumed: a Node still marked for deletion is held whatever kubectl said
-            left = self.node()
-            if rc != 0 or (left is not None and left["deleting"]):
-                if left is not None and left["deleting"]:
-                    self.fail("the Node is still there %ss after its deletion, held by finalizer(s) %s%s; it goes when "
-                              "k3s releases it (run again to wait longer)"
-                              % (self.p["delete_timeout"], ", ".join(left["finalizers"]) or "-",
-                                 ": k3s has not removed its etcd member %s (see the journal of the k3s servers: an etcd "
-                                 "member is removed only while enough members are started)" % left["etcd_member"]
-                                 if left["etcd"] else ""))
-                self.fail("kubectl delete node failed: %s" % (err or out).strip())
+            self.delete_and_wait()
         if node["etcd"]:
             self.actions.append("etcd_member_removed")
+
+    def delete_and_wait(self):
+        """kubectl delete node, then watch the Node until it is gone or delete_timeout has passed.
+        Observed, not assumed: kubectl's own wait also ends early when the API fails for a moment,
+        which k3s's member removal causes when the member it removes leads etcd (the others elect
+        a new leader); a Node still marked for deletion is held by a finalizer whatever kubectl
+        said, and one not marked never got the deletion, which is asked for again."""
+        started = time.monotonic()
+        deadline = started + self.p["delete_timeout"]
+        ask, said, left = True, "", None
+        while True:
+            if ask:
+                rc, out, err = self.kubectl("delete", "node", self.p["name"], "--ignore-not-found",
+                                            "--timeout=%ds" % max(1, round(deadline - time.monotonic())))
+                said = (err or out).strip() if rc != 0 else ""
+            try:
+                node = get_node(self.runner, self.p["name"], self.p["kubeconfig"])
+            except KubeError as exc:
+                node, said = False, "the API does not answer: %s" % exc
+            if node is None:
+                return
+            if node:
+                left = summary(node)
+            ask = node is not False and not left["deleting"]
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(DELETE_POLL)
+        waited = int(time.monotonic() - started)
+        if left is not None and left["deleting"]:
+            self.fail("the Node is still there %ss after its deletion, held by finalizer(s) %s%s; it goes when "
+                      "k3s releases it (run again to wait longer)%s"
+                      % (waited, ", ".join(left["finalizers"]) or "-",
+                         ": k3s has not removed its etcd member %s (see the journal of the k3s servers: an etcd "
+                         "member is removed only while enough members are started)" % left["etcd_member"]
+                         if left["etcd"] else "", "; last seen: %s" % said if said else ""))
+        self.fail("kubectl delete node failed: %s" % (said or "the Node is still there %ss later" % waited))
 
     def run(self):
         state = self.p["state"]

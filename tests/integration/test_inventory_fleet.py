@@ -56,7 +56,7 @@ def test_inventory_groups_and_vars(state):
     assert inv["master"]["hosts"] == masters and sorted(inv["node"]["hosts"]) == sorted(workers)
     assert inv["master0"]["hosts"] == masters[:1]
     assert "master" in inv["server"]["children"] and "node" in inv["agent"]["children"]
-    assert sorted(inv["cluster_" + NAME]["hosts"]) == sorted(masters + workers)
+    assert sorted(inv["cluster_" + NAME.replace("-", "_")]["hosts"]) == sorted(masters + workers)
     raw = inv["_meta"]["hostvars"][workers[0]]
     assert raw["seal_labels"] == {"zone": {"__ansible_unsafe": "a"}}  # a Clusterfile is data: every value is unsafe
     hv = plain(raw)

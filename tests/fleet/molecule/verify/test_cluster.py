@@ -108,7 +108,7 @@ def test_check_diff_on_the_converged_cluster_changes_nothing_and_shows_no_secret
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out, re.M)
-    assert len(recap) == len(hv(host)["groups"]["cluster_" + hv(host)["seal_cluster_name"]]) + 1, out[-4000:]
+    assert len(recap) == len(hv(host)["groups"]["cluster_" + hv(host)["seal_cluster_name"].replace("-", "_")]) + 1, out[-4000:]
     assert all(r[1:] == ("0", "0", "0") for r in recap), recap
     with open(os.path.join(env["HOME"], ".seal", hv(host)["seal_cluster_name"], "token"), encoding="utf-8") as f:
         token = f.read().strip()
