@@ -61,3 +61,70 @@ def reset_config(text):
         if not skipping:
             kept.append(line)
     return "".join(kept)
+
+
+# etcd-snapshot-schedule-cron: k3s schedules with robfig/cron v3's cron.New() (pkg/etcd/etcd.go
+# NewETCD), whose parser is the standard one: five fields (minute hour day-of-month month
+# day-of-week), "*" or "?", ranges, steps, lists, month and weekday names, the descriptors and
+# "@every <duration>", optionally behind "CRON_TZ=<zone> " (robfig/cron v3 parser.go).
+CRON_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
+               ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+               ("day of week", 0, 6, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
+CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+
+
+def _cron_number(text, names, lo):
+    if text.lower() in names:
+        return names.index(text.lower()) + lo
+    if not text.isdigit():
+        raise ValueError("%r is not a number" % text)
+    return int(text)
+
+
+def _cron_field(text, field):
+    label, lo, hi, names = field
+    for part in text.split(","):
+        span, slash, step = part.partition("/")
+        if slash and (not step.isdigit() or int(step) < 1):
+            raise ValueError("the step in %r (%s) must be a positive number" % (part, label))
+        if span in ("*", "?"):
+            continue
+        ends = span.split("-")
+        if len(ends) > 2:
+            raise ValueError("too many hyphens in %r (%s)" % (part, label))
+        values = [_cron_number(e, names, lo if names else 0) for e in ends]
+        if values[0] < lo or values[-1] > hi:
+            raise ValueError("%r is out of range for the %s (%d-%d)" % (part, label, lo, hi))
+        if values[0] > values[-1]:
+            raise ValueError("%r begins after it ends (%s)" % (part, label))
+
+
+def check_schedule(spec):
+    """A cron spec k3s accepts for etcd-snapshot-schedule-cron; ValueError says what is wrong."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("a schedule is a non-empty cron string")
+    text = spec.strip()
+    if text.startswith(("CRON_TZ=", "TZ=")):
+        text = text.split(None, 1)[1] if len(text.split(None, 1)) == 2 else ""
+    if text.startswith("@every "):
+        if not DURATION.match(text[len("@every "):].strip()):
+            raise ValueError("%r: @every takes a Go duration such as 90m or 6h" % spec)
+        return spec
+    if text.startswith("@"):
+        if text not in CRON_DESCRIPTORS:
+            raise ValueError("%r: unknown descriptor (%s, @every <duration>)" % (spec, ", ".join(CRON_DESCRIPTORS)))
+        return spec
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError("%r has %d fields; k3s takes five: minute hour day-of-month month day-of-week" % (spec, len(fields)))
+    for value, field in zip(fields, CRON_FIELDS):
+        _cron_field(value, field)
+    return spec
+
+
+def check_retention(value):
+    """etcd-snapshot-retention: how many scheduled snapshots each server keeps (k3s: 5)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("retention is a whole number of snapshots, at least 1, not %r" % (value,))
+    return value
