@@ -14,7 +14,10 @@ pkg/cli/cmds/etcd_snapshot.go; docs.k3s.io datastore/backup-restore):
   copy of config.yaml without `server` (the token stays in token-file, never on the command line).
   The restored bootstrap data must decrypt with the server's token.
 - The other servers rejoin only with their `<data dir>/server/db` removed (k3s: "Backup and
-  delete ${datadir}/server/db on each peer etcd server and rejoin the nodes")."""
+  delete ${datadir}/server/db on each peer etcd server and rejoin the nodes").
+- A single server on sqlite (no cluster-init) has no snapshot command: "take a copy of
+  /var/lib/rancher/k3s/server/db/" and restore "the contents of /var/lib/rancher/k3s/server/db
+  (and the token)" (docs.k3s.io datastore/backup-restore); its database is server/db/state.db."""
 
 from __future__ import annotations
 
@@ -25,12 +28,51 @@ SNAPSHOT_DIR = "server/db/snapshots"
 COMPRESSED = ".zip"
 RESET_DONE = "restart without --cluster-reset flag now"
 RESET_CONFIG = "/etc/rancher/k3s/cluster-reset.yaml"
+SQLITE_DB = "server/db/state.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
 # a snapshot's base name (k3s --name): what follows is "-<node>-<unix ts>"
 BASE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
 def snapshot_dir(data_dir, configured=None):
     return configured or os.path.join(data_dir, SNAPSHOT_DIR)
+
+
+def sqlite_file(data_dir):
+    """k3s's sqlite datastore (kine's default, k3s pkg/etcd/etcd.go sqliteFile): server/db/state.db."""
+    return os.path.join(data_dir, SQLITE_DB)
+
+
+def sqlite_data(data_dir):
+    """Whether this server keeps its datastore in sqlite (a state.db and no embedded etcd)."""
+    return os.path.isfile(sqlite_file(data_dir)) and not etcd_data(data_dir)
+
+
+def is_sqlite(path):
+    """Whether the file is an SQLite database (its 16-byte header), i.e. a sqlite server's backup."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def copy_sqlite(source, dest):
+    """A consistent copy of a live sqlite database (its WAL folded in) with SQLite's online backup
+    API, as a reader beside k3s: docs.k3s.io datastore/backup-restore says to copy server/db (and
+    the token); a plain file copy of a database being written may be torn."""
+    import sqlite3  # pylint: disable=import-outside-toplevel
+
+    os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # 0600 from the start
+    src = sqlite3.connect(source, timeout=30)
+    try:
+        dst = sqlite3.connect(dest)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
 
 
 def etcd_data(data_dir):

@@ -45,7 +45,8 @@ def page_blocks():
 
 
 def test_the_page_has_every_case():
-    assert set(page_blocks()) == {"backup", "check", "restore", "quorum", "lost-state"}
+    assert set(page_blocks()) == {"backup", "check", "restore", "quorum", "lost-state",
+                                  "sqlite-backup", "sqlite-check", "sqlite-restore"}  # test_recovery_sqlite.py
 
 
 def ssh(state, ip, command, check=True, stdin=None, timeout=120):
