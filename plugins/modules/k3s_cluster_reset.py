@@ -19,9 +19,9 @@ description:
   - On a single server whose datastore is sqlite, V(reset) with a sqlite O(snapshot) (a copy of
     C(state.db) that M(seal.cluster.k3s_etcd_snapshot) took) restores what k3s documents
     (docs.k3s.io datastore/backup-restore, "restore the contents of /var/lib/rancher/k3s/server/db
-    (and the token)"): k3s stopped, C(<data_dir>/server/db) moved aside to
-    C(<data_dir>/server/db-<unix ts>), a new C(server/db) holding the copy as C(state.db), k3s
-    started and waited for. A sqlite server has no quorum: V(reset) without O(snapshot) refuses
+    (and the token)"). k3s is stopped, C(<data_dir>/server/db) moved aside to
+    C(<data_dir>/server/db-<unix ts>), a new C(server/db) made holding the copy as C(state.db), and k3s
+    started and waited for. A sqlite server has no quorum, so V(reset) without O(snapshot) refuses
     there, as does an etcd snapshot on a sqlite server or a sqlite copy on an etcd one. The token
     is the caller's to check (k3s decrypts the bootstrap data with it).
   - V(rejoin), on every other server afterwards, one at a time, stops C(k3s.service), moves

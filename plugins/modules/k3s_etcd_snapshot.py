@@ -18,7 +18,7 @@ description:
     V(absent) deletes the snapshots O(snapshots) (C(k3s etcd-snapshot delete)).
   - On a single server whose datastore is sqlite (no C(cluster-init)), which k3s cannot snapshot,
     V(present) takes what k3s documents as its backup (docs.k3s.io datastore/backup-restore,
-    "take a copy of /var/lib/rancher/k3s/server/db/"): a consistent copy of C(server/db/state.db)
+    "take a copy of /var/lib/rancher/k3s/server/db/"), a consistent copy of C(server/db/state.db)
     made with SQLite's online backup API while k3s runs, named and placed as an etcd snapshot
     would be (C(<name>-<node name>-<unix ts>), 0600; O(compress) does not apply); V(pruned) and
     V(absent) remove those copies. C(snapshot.datastore) says which it was.
