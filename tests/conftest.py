@@ -72,9 +72,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 _TIMES: dict = {}
+# The fault-injection suite's table (tests/integration/faults), sent by a worker in its reports
+_FAULT_ROWS: list = []
+_FAULT_NOTES: list = []
 
 
 def pytest_runtest_logreport(report):
+    for name, value in getattr(report, "user_properties", None) or []:
+        if name == "seal_fault_row":
+            _FAULT_ROWS.append(value)
+        elif name == "seal_fault_notes":
+            _FAULT_NOTES[:] = value
     entry = _TIMES.setdefault(fleet_group(report.nodeid), {"seconds": 0.0, "tests": set(), "failed": False, "worker": ""})
     entry["seconds"] += report.duration
     entry["tests"].add(report.nodeid)
@@ -85,6 +93,12 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    if _FAULT_ROWS and getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput"):
+        sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "faults"))
+        import table  # pylint: disable=import-outside-toplevel
+        terminalreporter.write_line("")
+        for line in table.render(_FAULT_ROWS, _FAULT_NOTES).splitlines():
+            terminalreporter.write_line(line)
     if getattr(config.option, "dist", "no") != "loadgroup" or not _TIMES:
         return
     terminalreporter.write_sep("-", "groups: seconds (setup, call, teardown), result, worker, tests; in the order they started")

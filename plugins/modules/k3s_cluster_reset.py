@@ -16,6 +16,14 @@ description:
     token file, never on the command line), checks k3s's message that the reset is done, starts
     the service again and waits until the server is ready. Without O(snapshot) this is the
     quorum-loss recovery on the surviving server; with it, the restore of a backup.
+  - On a single server whose datastore is sqlite, V(reset) with a sqlite O(snapshot) (a copy of
+    C(state.db) that M(seal.cluster.k3s_etcd_snapshot) took) restores what k3s documents
+    (docs.k3s.io datastore/backup-restore, "restore the contents of /var/lib/rancher/k3s/server/db
+    (and the token)"). k3s is stopped, C(<data_dir>/server/db) moved aside to
+    C(<data_dir>/server/db-<unix ts>), a new C(server/db) made holding the copy as C(state.db), and k3s
+    started and waited for. A sqlite server has no quorum, so V(reset) without O(snapshot) refuses
+    there, as does an etcd snapshot on a sqlite server or a sqlite copy on an etcd one. The token
+    is the caller's to check (k3s decrypts the bootstrap data with it).
   - V(rejoin), on every other server afterwards, one at a time, stops C(k3s.service), moves
     C(<data_dir>/server/db) aside to C(<data_dir>/server/db-<unix ts>) (k3s - "Backup and delete
     ${datadir}/server/db on each peer etcd server and rejoin the nodes"), starts the service, which
@@ -67,8 +75,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 moved:
-  description: Where V(rejoin) moved the server's old database directory.
-  returned: when mode is rejoin
+  description: Where V(rejoin), or V(reset) on a sqlite server, moved the server's old database directory.
+  returned: when mode is rejoin, or reset on a sqlite server
   type: str
 output:
   description: The last lines k3s printed during V(reset).
@@ -136,6 +144,8 @@ class ClusterReset:
         source = self.p["snapshot"]
         if source and not os.path.isfile(source):
             raise ModuleFailure("snapshot %s is not a file on this host" % source)
+        if snap.sqlite_data(self.p["data_dir"]) or (source and snap.is_sqlite(source)):
+            return self.restore_sqlite(source)
         if not source and not snap.etcd_data(self.p["data_dir"]):
             raise ModuleFailure("no embedded etcd data in %s: nothing to reset" % self.p["data_dir"])
         if self.check:
@@ -157,6 +167,32 @@ class ClusterReset:
                 output=lines[-30:])
         self.start_and_wait()
         return {"changed": True, "output": lines[-5:]}
+
+    def restore_sqlite(self, source):
+        data = self.p["data_dir"]
+        if not source:
+            raise ModuleFailure("%s keeps its datastore in sqlite (one server, no etcd quorum to lose): a reset needs a "
+                                "backup to restore" % self.node)
+        if not snap.is_sqlite(source):
+            raise ModuleFailure("%s is an etcd snapshot but this server keeps its datastore in sqlite: not restored" % source)
+        if snap.etcd_data(data):
+            raise ModuleFailure("%s is a sqlite backup but this server runs embedded etcd: not restored" % source)
+        db = os.path.dirname(snap.sqlite_file(data))
+        moved = "%s-%d" % (db, int(time.time()))
+        if self.check:
+            return {"changed": True, "moved": moved if os.path.exists(db) else ""}
+        self.stop()
+        staged = os.path.join(os.path.dirname(db), ".state.db.restore")
+        remove_path(staged)
+        snap.copy_sqlite(source, staged)  # before the move: the snapshot may lie under server/db
+        if os.path.exists(db):
+            os.rename(db, moved)
+        else:
+            moved = ""
+        os.makedirs(db, 0o700)
+        os.rename(staged, snap.sqlite_file(data))
+        self.start_and_wait()
+        return {"changed": True, "moved": moved, "output": []}
 
     def rejoin(self):
         db = os.path.join(self.p["data_dir"], "server", "db")

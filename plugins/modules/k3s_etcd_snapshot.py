@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: k3s_etcd_snapshot
-short_description: Take, prune or delete k3s etcd snapshots on a server
+short_description: Take, prune or delete k3s etcd snapshots (or a sqlite server's database copies) on a server
 version_added: 0.1.0
 description:
   - Runs C(k3s etcd-snapshot) on a k3s server with embedded etcd (k3s reads its config.yaml, so
@@ -16,8 +16,13 @@ description:
     size and sha256. Every run takes a new one.
   - V(pruned) keeps the newest O(retention) snapshots of base name O(name) (C(k3s etcd-snapshot prune));
     V(absent) deletes the snapshots O(snapshots) (C(k3s etcd-snapshot delete)).
-  - Fails on a server without embedded etcd (sqlite or an external datastore), as k3s does
-    (C(etcd database not found)).
+  - On a single server whose datastore is sqlite (no C(cluster-init)), which k3s cannot snapshot,
+    V(present) takes what k3s documents as its backup (docs.k3s.io datastore/backup-restore,
+    "take a copy of /var/lib/rancher/k3s/server/db/"), a consistent copy of C(server/db/state.db)
+    made with SQLite's online backup API while k3s runs, named and placed as an etcd snapshot
+    would be (C(<name>-<node name>-<unix ts>), 0600; O(compress) does not apply); V(pruned) and
+    V(absent) remove those copies. C(snapshot.datastore) says which it was.
+  - Fails on a server with neither (an external datastore, or no data yet).
 extends_documentation_fragment:
   - seal.cluster.attributes
 options:
@@ -88,6 +93,9 @@ snapshot:
     size:
       description: Size in bytes.
       type: int
+    datastore:
+      description: V(etcd) (a k3s etcd snapshot) or V(sqlite) (a copy of the sqlite database).
+      type: str
     sha256:
       description: SHA-256 of the file.
       type: str
@@ -99,14 +107,16 @@ removed:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_host as k3s_host
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot as snap
+from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
-from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, sha256_file
+from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, remove_path, sha256_file
 from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
 
 
@@ -119,6 +129,7 @@ class Snapshots:
         self.runner = runner or Runner(module)
         configured = k3s_host.config_value(self.host.config, "etcd-snapshot-dir")
         self.dir = snap.snapshot_dir(self.p["data_dir"], configured)
+        self.sqlite = snap.sqlite_data(self.p["data_dir"])
 
     def k3s(self, *args):
         rc, out, err = self.runner.run([self.host.k3s_bin, "etcd-snapshot"] + list(args))
@@ -132,10 +143,11 @@ class Snapshots:
         return sorted(n for n in list_dir(self.dir) if os.path.isfile(os.path.join(self.dir, n)))
 
     def present(self):
+        if self.sqlite:
+            return self.sqlite_copy()
         if not snap.etcd_data(self.p["data_dir"]):
-            raise ModuleFailure("no embedded etcd on this server (%s has no etcd data): k3s takes etcd snapshots only "
-                                "of embedded etcd; back up a sqlite server's %s/server/db and its token instead"
-                                % (self.p["data_dir"], self.p["data_dir"]))
+            raise ModuleFailure("neither embedded etcd nor sqlite data in %s: nothing to back up (an external "
+                                "datastore is backed up by its own tools)" % self.p["data_dir"])
         if self.check:
             return {"changed": True, "snapshot": {}}
         before = set(self.files())
@@ -145,23 +157,48 @@ class Snapshots:
         if not new:
             raise ModuleFailure("k3s etcd-snapshot save reported success but no new snapshot %s-* is in %s"
                                 % (self.p["name"], self.dir))
-        path = os.path.join(self.dir, new[0])
-        return {"changed": True, "snapshot": {"name": new[0], "path": path, "size": os.path.getsize(path),
-                                              "sha256": sha256_file(path)}}
+        return {"changed": True, "snapshot": self.describe(new[0], "etcd")}
+
+    def describe(self, name, datastore):
+        path = os.path.join(self.dir, name)
+        return {"name": name, "path": path, "size": os.path.getsize(path), "sha256": sha256_file(path),
+                "datastore": datastore}
+
+    def sqlite_copy(self):
+        if self.check:
+            return {"changed": True, "snapshot": {}}
+        node = names.node_name(k3s_host.config_value(self.host.config, "node-name"))
+        name = "%s-%s-%d" % (self.p["name"], node, int(time.time()))
+        if not os.path.isdir(self.dir):
+            os.makedirs(self.dir, 0o700)
+        try:
+            snap.copy_sqlite(snap.sqlite_file(self.p["data_dir"]), os.path.join(self.dir, name))
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # sqlite3.Error, OSError
+            remove_path(os.path.join(self.dir, name))
+            raise ModuleFailure("copying the sqlite datastore %s failed: %s" % (snap.sqlite_file(self.p["data_dir"]), exc))
+        return {"changed": True, "snapshot": self.describe(name, "sqlite")}
 
     def pruned(self):
         if self.p["retention"] < 1:
             raise ModuleFailure("retention must be at least 1")
         doomed = snap.of_base(self.files(), self.p["name"])[self.p["retention"]:]
         if doomed and not self.check:
-            self.k3s("prune", "--name", self.p["name"], "--snapshot-retention", str(self.p["retention"]))
+            self.remove(doomed, ["prune", "--name", self.p["name"], "--snapshot-retention", str(self.p["retention"])])
         return {"changed": bool(doomed), "removed": doomed}
 
     def absent(self):
         doomed = [n for n in self.p["snapshots"] if n in self.files()]
         if doomed and not self.check:
-            self.k3s("delete", *doomed)
+            self.remove(doomed, ["delete"] + doomed)
         return {"changed": bool(doomed), "removed": doomed}
+
+    def remove(self, doomed, k3s_args):
+        """k3s removes etcd snapshots; a sqlite server's copies (no etcd-snapshot there) go here."""
+        if self.sqlite:
+            for name in doomed:
+                remove_path(os.path.join(self.dir, name))
+        else:
+            self.k3s(*k3s_args)
 
     def run(self):
         if not snap.BASE_NAME.match(self.p["name"]):

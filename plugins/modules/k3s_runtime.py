@@ -247,6 +247,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_config as k3s_config
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot as snapshot
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_host as k3s_host
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_kube as kube
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_layout as layout
@@ -308,6 +309,13 @@ class K3sRuntime:
                 raise ModuleFailure("config for an agent needs 'server' (https://<server>:6443)")
             if self.p["agent_token"]:
                 raise ModuleFailure("agent_token is for servers; give an agent its token in 'token'")
+        for key, check in (("etcd-snapshot-schedule-cron", snapshot.check_schedule),
+                           ("etcd-snapshot-retention", snapshot.check_retention)):
+            try:
+                if key in config:
+                    check(int(config[key]) if key.endswith("retention") and str(config[key]).isdigit() else config[key])
+            except ValueError as exc:
+                raise ModuleFailure("config %s: %s (refused before any change)" % (key, exc)) from None
         if k3s_config.release_keys(config):
             version = self.release_version()
             unknown = k3s_config.unknown_to_release(config, version)

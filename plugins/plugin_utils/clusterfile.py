@@ -14,7 +14,7 @@ import yaml
 
 import ipaddress
 
-from ansible_collections.seal.cluster.plugins.module_utils import _names as names
+from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot as snapshot, _names as names
 from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_config, sealer_plugins
 
 API_VERSION = "sealer.io/v2"
@@ -23,8 +23,11 @@ DEFAULT_DATA_ROOT = "/var/lib/seal"
 
 SSH_KEYS = {"user": str, "passwd": str, "pk": str, "pkPasswd": str, "port": (str, int)}
 SPEC_KEYS = {"image": str, "env": list, "cmd": list, "cmdArgs": list, "appNames": list, "hosts": list, "ssh": dict,
-             "containerRuntime": dict, "registry": dict, "hostAliases": list, "dataRoot": str}
+             "containerRuntime": dict, "registry": dict, "hostAliases": list, "dataRoot": str, "etcdSnapshot": dict}
 HOST_KEYS = {"ips": list, "roles": list, "ssh": dict, "env": list, "labels": dict, "taints": list}
+# spec.etcdSnapshot: the servers' scheduled etcd snapshots (k3s etcd-snapshot-schedule-cron and
+# etcd-snapshot-retention); a seal.cluster field, sealer has none (docs/clusterfile.md)
+ETCD_SNAPSHOT_KEYS = {"schedule": str, "retention": int}
 REGISTRY_KEYS = {"domain": str, "port": (str, int), "username": str, "password": str, "insecure": bool, "ha": bool, "cert": dict}
 SECRET_KEYS = ("passwd", "pkPasswd", "password")
 
@@ -223,6 +226,7 @@ def validate(doc):
     _env(doc, spec.get("env"), "spec.env")
     if spec.get("dataRoot") is not None:
         _check(doc, "spec.dataRoot", names.check_absolute_path, spec["dataRoot"])
+    _etcd_snapshot(doc, spec.get("etcdSnapshot"))
     hosts = spec.get("hosts") or []
     if not hosts:
         raise doc.error("spec.hosts", "the cluster has no hosts")
@@ -289,6 +293,22 @@ def validate(doc):
             _check(doc, "%s.hostnames[%d]" % (path, j), names.check_hostname, hostname)
 
 
+def _etcd_snapshot(doc, value):
+    """spec.etcdSnapshot {schedule, retention}: a cron spec k3s accepts, a retention of 1 or more."""
+    if value is None:
+        return {}
+    _check_keys(doc, value, "spec.etcdSnapshot", ETCD_SNAPSHOT_KEYS)
+    out = {}
+    for key, check, var in (("schedule", snapshot.check_schedule, "seal_etcd_snapshot_schedule_cron"),
+                            ("retention", snapshot.check_retention, "seal_etcd_snapshot_retention")):
+        if value.get(key) is not None:
+            try:
+                out[var] = check(value[key])
+            except ValueError as exc:
+                raise doc.error("spec.etcdSnapshot." + key, str(exc)) from None
+    return out
+
+
 def _label_text(value):
     """YAML gives true/1/1.5 for unquoted label values; the label holds their text."""
     if isinstance(value, bool):
@@ -333,6 +353,8 @@ def hosts_of(doc, runtime_docs=()):
         "seal_plugins": [check_runtime_doc(d) for d in runtime_docs if d.kind == "Plugin"],
         "seal_cluster_env": cluster_env,
     }
+    # only the keys given: without them, group_vars (or k3s's defaults) decide
+    common.update(_etcd_snapshot(doc, spec.get("etcdSnapshot")))
     out = []
     for host in spec["hosts"]:
         ssh = dict(_ssh(doc, spec.get("ssh"), "spec.ssh"), **_ssh(doc, host.get("ssh"), "ssh"))

@@ -134,6 +134,8 @@ class Cluster:
                 time.sleep(0.5)
             out.seek(0)
             stdout = out.read()
+        print(f"faults: {playbook} {' '.join(args)} rc={proc.returncode} {time.monotonic() - started:.0f}s"
+              f"{' (fault at ' + str(fault.get('task')) + ')' if fault.get('task') else ''}", file=sys.stderr, flush=True)
         point = None
         if os.path.exists(record):
             with open(record, encoding="utf-8") as f:

@@ -21,12 +21,15 @@ def add(case: str, point: str, rerun: str, verdict: str) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def render() -> str:
-    widths = [min(60, max(len(h), *(len(r[h]) for r in ROWS))) for h in HEAD]
-    lines = ["fault-injection suite: " + "; ".join(NOTES)] if NOTES else []
+def render(rows: list | None = None, notes: list | None = None) -> str:
+    """The table of `rows` (default ROWS) under `notes` (default NOTES): a pytest-xdist controller
+    renders the rows its worker sent in the reports' user_properties (tests/conftest.py)."""
+    rows, notes = (ROWS if rows is None else rows), (NOTES if notes is None else notes)
+    widths = [min(60, max(len(h), *(len(r[h]) for r in rows))) for h in HEAD]
+    lines = ["fault-injection suite: " + "; ".join(notes)] if notes else []
     lines.append(" | ".join(h.ljust(w) for h, w in zip(HEAD, widths)))
     lines.append("-+-".join("-" * w for w in widths))
-    for row in ROWS:
+    for row in rows:
         cells = [row[h] for h in HEAD]
         # wrap long cells over continuation lines rather than cut them
         chunks = [[c[i:i + w] for i in range(0, max(len(c), 1), w)] for c, w in zip(cells, widths)]

@@ -252,7 +252,7 @@ class Schedule:
             raise ValueError(f"expected exactly 5 fields, found {len(fields)}: [{spec}]")
         self.minute, self.hour, self.dom, self.month = (_field(fields[0], 0, 59), _field(fields[1], 0, 23),
                                                         _field(fields[2], 1, 31), _field(fields[3], 1, 12))
-        self.dow = {d % 7 for d in _field(fields[4], 0, 7)}
+        self.dow = _field(fields[4], 0, 6)  # robfig/cron spec.go: dow bounds 0-6
 
     def next_after(self, t: float) -> float:
         if self.every:

@@ -96,3 +96,5 @@ def test_cron_schedule():
         snapshot.Schedule("0 25 * * *")
     with pytest.raises(ValueError):
         snapshot.Schedule("0 * *")
+    with pytest.raises(ValueError):  # robfig/cron: day of week 0-6 (7 is not Sunday there)
+        snapshot.Schedule("0 3 * * 7")

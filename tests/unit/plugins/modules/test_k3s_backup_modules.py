@@ -4,6 +4,7 @@ without `server` that k3s's --cluster-reset needs (k3s pkg/cli/server/server.go 
 while server is set)."""
 import hashlib
 import os
+import sqlite3
 import types
 
 import pytest
@@ -60,13 +61,14 @@ def test_present_takes_a_snapshot_and_reports_its_checksum(host, tmp_path, fake_
     out = snapshots(host, str(data), runner).run()
     assert runner.calls == [[host.k3s_bin, "etcd-snapshot", "save", "--name", "seal-backup"]]
     assert out["changed"] and out["snapshot"] == {"name": "seal-backup-m1-1764680000", "path": str(target / "seal-backup-m1-1764680000"),
-                                                  "size": 5, "sha256": hashlib.sha256(b"bbolt").hexdigest()}
+                                                  "size": 5, "sha256": hashlib.sha256(b"bbolt").hexdigest(),
+                                                  "datastore": "etcd"}
     assert snapshots(host, str(data), fake_runner(), check=True).run() == {"changed": True, "snapshot": {}}
 
 
-def test_present_refuses_a_server_without_embedded_etcd(host, tmp_path, fake_runner):
+def test_present_refuses_a_server_without_a_datastore_it_can_back_up(host, tmp_path, fake_runner):
     runner = fake_runner()
-    with pytest.raises(ModuleFailure, match="no embedded etcd"):
+    with pytest.raises(ModuleFailure, match="neither embedded etcd nor sqlite"):
         snapshots(host, str(tmp_path), runner).run()
     assert runner.calls == []
 
@@ -151,3 +153,70 @@ def test_rejoin_moves_the_database_aside(host, tmp_path, fake_runner, fake_units
     out = resetter(host, str(tmp_path), fake_runner(answers), mode="rejoin").run()
     assert out["changed"] and os.path.isdir(os.path.join(out["moved"], "etcd"))
     assert not os.path.exists(tmp_path / "server/db")
+
+
+def sqlite_db(path, rows):
+    """A sqlite database in WAL mode, as kine keeps it, with rows still in its WAL (a live server)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("CREATE TABLE IF NOT EXISTS kine (name TEXT, value BLOB)")
+    db.executemany("INSERT INTO kine VALUES (?, ?)", rows)
+    db.commit()
+    return db
+
+
+def rows_of(path):
+    db = sqlite3.connect(path)
+    try:
+        return sorted(db.execute("SELECT name, value FROM kine"))
+    finally:
+        db.close()
+
+
+def test_present_on_sqlite_copies_the_live_database_with_its_wal(host, tmp_path, fake_runner):
+    live = sqlite_db(str(tmp_path / "server/db/state.db"), [("/registry/configmaps/default/a", b"1")])
+    try:
+        runner = fake_runner()
+        out = snapshots(host, str(tmp_path), runner).run()
+    finally:
+        live.close()
+    taken = out["snapshot"]
+    assert runner.calls == [] and taken["datastore"] == "sqlite"
+    assert taken["name"].startswith("seal-backup-") and snap.created(taken["name"])
+    assert taken["path"] == str(tmp_path / "server/db/snapshots" / taken["name"])
+    assert os.stat(taken["path"]).st_mode & 0o777 == 0o600 and snap.is_sqlite(taken["path"])
+    assert rows_of(taken["path"]) == [("/registry/configmaps/default/a", b"1")]
+    pruned = snapshots(host, str(tmp_path), runner, state="pruned", retention=1).run()
+    assert pruned == {"changed": False, "removed": []} and runner.calls == []
+    (tmp_path / "server/db/snapshots/seal-backup-m0-1").write_bytes(b"old")
+    pruned = snapshots(host, str(tmp_path), runner, state="pruned", retention=1).run()
+    assert pruned == {"changed": True, "removed": ["seal-backup-m0-1"]} and runner.calls == []
+    assert not (tmp_path / "server/db/snapshots/seal-backup-m0-1").exists()
+
+
+def test_reset_on_sqlite_restores_state_db_and_moves_the_old_db_aside(host, tmp_path, fake_runner, fake_units):
+    sqlite_db(str(tmp_path / "server/db/state.db"), [("/registry/now", b"after")]).close()
+    backup = tmp_path / "server/db/snapshots/seal-backup-m1-1"  # where role backup copies it: under server/db
+    sqlite_db(str(backup), [("/registry/then", b"before")]).close()
+    answers, _seen = ready_answers(host, lambda argv: (0, "", ""), fake_units)
+    runner = fake_runner(answers)
+    out = resetter(host, str(tmp_path), runner, snapshot=str(backup)).run()
+    assert out["changed"] and rows_of(str(tmp_path / "server/db/state.db")) == [("/registry/then", b"before")]
+    assert rows_of(os.path.join(out["moved"], "state.db")) == [("/registry/now", b"after")]
+    assert not [c for c in runner.calls if c[0] == "timeout"]  # no --cluster-reset on sqlite
+    assert runner.calls.index(["systemctl", "stop", "k3s"]) < runner.calls.index(["systemctl", "start", "--no-block", "k3s"])
+    assert os.stat(tmp_path / "server/db").st_mode & 0o777 == 0o700
+
+
+def test_reset_on_sqlite_refuses_without_a_backup_or_with_an_etcd_snapshot(host, tmp_path, fake_runner):
+    sqlite_db(str(tmp_path / "server/db/state.db"), []).close()
+    with pytest.raises(ModuleFailure, match="no etcd quorum to lose"):
+        resetter(host, str(tmp_path), fake_runner()).run()
+    etcd_snapshot = tmp_path / "seal-backup-m1-1"
+    etcd_snapshot.write_bytes(b"bbolt")
+    runner = fake_runner()
+    with pytest.raises(ModuleFailure, match="is an etcd snapshot but this server keeps its datastore in sqlite"):
+        resetter(host, str(tmp_path), runner, snapshot=str(etcd_snapshot)).run()
+    assert runner.calls == [] and rows_of(str(tmp_path / "server/db/state.db")) == []

@@ -144,6 +144,18 @@ def test_what_the_release_refuses_is_refused_before_any_change(
     assert not os.path.exists(host.layout.path("/etc")) and not [c for c in host.runner.calls if c[0] == "systemctl"]
 
 
+@pytest.mark.parametrize("config, message", [
+    ({"etcd-snapshot-schedule-cron": "0 */6 * *"}, "config etcd-snapshot-schedule-cron: '0 */6 * *' has 4 fields"),
+    ({"etcd-snapshot-retention": 0}, "config etcd-snapshot-retention: retention is a whole number of snapshots, at least 1"),
+])
+def test_a_snapshot_schedule_k3s_would_not_parse_is_refused_before_any_change(
+        run_main, monkeypatch, tmp_path, rootfs, fake_runner, config, message):
+    host = Host(tmp_path, fake_runner)
+    out = run(run_main, monkeypatch, host, rootfs, role="server", config=config)
+    assert out["failed"] is True and message in out["msg"], out["msg"]
+    assert not os.path.exists(host.layout.path("/etc")) and not [c for c in host.runner.calls if c[0] == "systemctl"]
+
+
 def test_a_newer_release_takes_disable_default_registry_endpoint(run_main, monkeypatch, tmp_path, rootfs, fake_runner):
     host = Host(tmp_path, fake_runner, version="v1.28.6+k3s2")
     out = run(run_main, monkeypatch, host, rootfs, config=dict(AGENT, **{"disable-default-registry-endpoint": True}))

@@ -86,3 +86,31 @@ def test_names_ipv6_and_aliases_example():
     assert hv["seal_labels"] == {"topology.kubernetes.io/zone": "eu-1a", "edge": "true", "empty": ""}
     assert hv["seal_env"] == {"HTTP_PROXY": "http://proxy.local:3128", "_X": "", "HostIP": "2001:db8::2"}
     assert hv["seal_data_root"] == "/srv/seal"
+
+
+ETCD_SNAPSHOT = """apiVersion: sealer.io/v2
+kind: Cluster
+metadata: {name: snap}
+spec:
+  etcdSnapshot: %s
+  hosts:
+    - ips: [192.168.0.2, 192.168.0.3, 192.168.0.4]
+      roles: [master]
+"""
+
+
+@pytest.mark.parametrize("schedule", ["0 */6 * * *", "30 2 * * sun", "0 0 1-15/2 JAN-jun ?", "@daily", "@every 90m",
+                                      "@every 1h30m", "CRON_TZ=UTC 0 3 * * *", "*/5 * * * 1-5", "0 0,12 * * *"])
+def test_etcd_snapshot_field_sets_the_snapshot_variables(schedule):
+    (doc,) = cf.load(ETCD_SNAPSHOT % ("{schedule: '%s', retention: 10}" % schedule), "Clusterfile")
+    hostvars = [hv for _ip, hv, _g in cf.hosts_of(doc)]
+    assert all(hv["seal_etcd_snapshot_schedule_cron"] == schedule and hv["seal_etcd_snapshot_retention"] == 10
+               for hv in hostvars)
+
+
+def test_etcd_snapshot_keys_absent_leave_the_variables_to_group_vars():
+    (doc,) = cf.load(ETCD_SNAPSHOT % "{retention: 3}", "Clusterfile")
+    hostvars = cf.hosts_of(doc)[0][1]
+    assert hostvars["seal_etcd_snapshot_retention"] == 3 and "seal_etcd_snapshot_schedule_cron" not in hostvars
+    (doc,) = cf.load((ETCD_SNAPSHOT % "{}").replace("  etcdSnapshot: {}\n", ""), "Clusterfile")
+    assert not {k for k in cf.hosts_of(doc)[0][1] if k.startswith("seal_etcd_snapshot")}
