@@ -187,8 +187,9 @@ class Launcher:
         finally:
             os.unlink(path)
         if rc != 0:
-            raise ModuleFailure("%s: kubectl delete %s failed (rc %d): %s" % (where, ", ".join(ref_text(r) for r in refs), rc,
-                                                                            (err or out).strip()), rc=rc, stdout=out, stderr=err)
+            what = ", ".join(ref_text(r) for r in refs)
+            raise ModuleFailure("%s: kubectl delete %s failed (rc %d): %s" % (where, what, rc, (err or out).strip()),
+                                rc=rc, stdout=out, stderr=err)
         return bool(out.strip()), out.strip()
 
     def run_cmd(self, argv, cwd, env, where):
