@@ -31,9 +31,11 @@ Sources (k3s-io/k3s; the release that introduced each, from the backport issues)
   checked, pruned or defaulted. From it on, the schema is helm-controller's (pkg/crd/crds.go
   WithSchemaFromStruct(v1.HelmChart{}), later the controller-gen YAML of pkg/crds/yaml/generated/,
   which the stand-in vendors for every release with the behaviour).
-  The helm-controller each release embeds (k3s go.mod, as its release notes' "Embedded Component
-  Versions" list it): v1.25.14 / v1.27.6 (Sep 2023) v0.15.4, v1.29.5 v0.15.9, v1.30.0 v0.16.1,
-  v1.33.0 v0.16.10, v1.36.0 v0.17.1 ("Bump helm-controller to v0.17.1", #13909), main v0.17.7.
+  The helm-controller each release embeds: k3s go.mod at commit e74594aa (Kubernetes
+  v1.27.2-k3s1, the first release with the schema) requires v0.15.0, at 00014d28 (main,
+  Kubernetes v1.37.0-rc.1) v0.17.7; the release notes' "Embedded Component Versions" (made from
+  go.mod) give v1.25.14 / v1.27.6 (Sep 2023) v0.15.4, v1.29.5 v0.15.9, v1.30.0 v0.16.1, v1.33.0
+  v0.16.10, v1.36.0 v0.17.1 ("Bump helm-controller to v0.17.1", #13909).
 
 `system-default-registry` is a server flag in every release (pkg/cli/cmds/server.go ServerFlags);
 `k3s agent` never defines it (pkg/cli/cmds/agent.go).
