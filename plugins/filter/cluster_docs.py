@@ -51,13 +51,15 @@ def config_files(configs, image_rootfs):
 
 def cluster_application(application, extension=None):
     """The Application document's launch settings, checked (a plain inventory may set
-    seal_application) and against the image's apps, before any host changes; None without one."""
+    seal_application) and, when an image is known (extension not None), against its apps, before
+    any host changes; None without one."""
     plain = _plain(application)
     if not plain:
         return None
     try:
         checked = ext_mod.checked_application(plain, "Application")
-        sealer_application.check_against(checked, _plain(extension or {}), "Application %s" % (checked["name"] or "(Cluster spec)"))
+        if extension is not None:
+            sealer_application.check_against(checked, _plain(extension), "Application %s" % (checked["name"] or "(Cluster spec)"))
     except (ext_mod.ExtensionError, sealer_application.ApplicationError) as exc:
         raise AnsibleFilterError(str(exc)) from None
     return wrap_var(checked)

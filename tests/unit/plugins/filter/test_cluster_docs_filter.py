@@ -81,3 +81,19 @@ def test_the_application_is_checked_against_the_image_before_any_host_changes():
         cd.cluster_application(dict(app, launchApps=["web", "nope"]), extension)
     with pytest.raises(AnsibleFilterError, match="Application: launchApps must be a list of strings"):
         cd.cluster_application(dict(app, launchApps="web"), extension)
+
+
+def test_the_application_stays_data():
+    """The Application's commands come back as they were written (tests/unit/security checks that
+    the play never renders them)."""
+    app = {"name": "a", "cmds": ["echo {{ lookup('pipe', 'id') }}"], "launchApps": None, "configs": []}
+    out = cd.cluster_application(app, {"applications": []})
+    assert out["cmds"] == ["echo {{ lookup('pipe', 'id') }}"]
+
+
+def test_without_an_image_the_application_is_only_checked_for_shape():
+    """reset.yml and delete.yml may resolve no image: the Application is not held against one."""
+    app = {"name": "a", "cmds": [], "launchApps": ["web"], "configs": []}
+    assert cd.cluster_application(app, None)["launchApps"] == ["web"]
+    with pytest.raises(AnsibleFilterError, match="app web is not found"):
+        cd.cluster_application(app, {})
