@@ -10,11 +10,13 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.utils.unsafe_proxy import wrap_var
 
+from ansible_collections.seal.cluster.plugins.module_utils import _image_extension as ext_mod
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_config as k3s_config
 from ansible_collections.seal.cluster.plugins.module_utils import _safe_archive as safe_archive
 from ansible_collections.seal.cluster.plugins.module_utils import _rootfs_overlay as overlay
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.plugin_utils import clusterfile as cf
+from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_application
 from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_config
 from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_plugins
 
@@ -45,6 +47,22 @@ def config_files(configs, image_rootfs):
         return wrap_var(sealer_config.files(checked, str(image_rootfs) if image_rootfs else None))
     except sealer_config.ConfigError as exc:
         raise AnsibleFilterError(str(exc)) from None
+
+
+def cluster_application(application, extension=None):
+    """The Application document's launch settings, checked (a plain inventory may set
+    seal_application) and, when an image is known (extension not None), against its apps, before
+    any host changes; None without one."""
+    plain = _plain(application)
+    if not plain:
+        return None
+    try:
+        checked = ext_mod.checked_application(plain, "Application")
+        if extension is not None:
+            sealer_application.check_against(checked, _plain(extension), "Application %s" % (checked["name"] or "(Cluster spec)"))
+    except (ext_mod.ExtensionError, sealer_application.ApplicationError) as exc:
+        raise AnsibleFilterError(str(exc)) from None
+    return wrap_var(checked)
 
 
 def _image_plugin_files(rootfs):
@@ -160,6 +178,6 @@ def rootfs_overlay_inputs(files, env, digest):
 
 class FilterModule:
     def filters(self):
-        return {"config_files": config_files, "cluster_plugins": cluster_plugins, "plugin_runs": plugin_runs,
+        return {"config_files": config_files, "cluster_application": cluster_application, "cluster_plugins": cluster_plugins, "plugin_runs": plugin_runs,
                 "plugin_node_specs": plugin_node_specs, "k3s_env_config": k3s_env_config,
                 "rootfs_overlay_inputs": rootfs_overlay_inputs}

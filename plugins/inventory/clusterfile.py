@@ -28,7 +28,9 @@ description:
   - C(seal_env) (the cluster env overridden per host, with sealer's C(HostIP), C(KubeSvcIP),
     C(DNSSvcIP)), C(seal_cluster_env) (the cluster env alone), C(seal_configs) and C(seal_plugins)
     (the C(Config) and C(Plugin) documents, checked like the Cluster; docs/config.md,
-    docs/plugin.md) and C(seal_runtime_config) (any other documents).
+    docs/plugin.md), C(seal_application) (the C(Application) document's launch settings, with the
+    Cluster's C(spec.cmd) and C(spec.appNames) over them; docs/apps.md) and C(seal_runtime_config)
+    (any other documents).
   - A Clusterfile is data, as it is for sealer - every value read from it (nested ones too) is
     marked unsafe and never rendered as a template, so a label such as C({{ lookup(...) }}) stays
     that text. Use a normal inventory to template variables.

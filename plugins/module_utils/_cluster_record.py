@@ -33,8 +33,10 @@ SCHEMA = {
     "clusterfile": None,
     "apps": [],
 }
-# one launched app (or an image's CMDS, named CMDS): which image it came from and what it was
+# one launched app (or an image's CMDS, named CMDS): which image it came from and what it was,
+# and the objects it applied (kube and helm apps), which a later run deletes when the app is dropped
 APP_FIELDS = ("name", "type", "image", "digest", "content")
+OBJECT_FIELDS = ("apiVersion", "kind", "namespace", "name")
 
 
 class RecordError(ModuleFailure):
@@ -92,7 +94,20 @@ def checked_apps(apps, source):
     for i, app in enumerate(apps):
         if not isinstance(app, dict):
             raise RecordError("%s: apps[%d] must be an object" % (source, i))
-        out.append({key: _text(app.get(key, ""), "%s: apps[%d].%s" % (source, i, key)) for key in APP_FIELDS})
+        entry = {key: _text(app.get(key, ""), "%s: apps[%d].%s" % (source, i, key)) for key in APP_FIELDS}
+        objects = app.get("objects") or []
+        if not isinstance(objects, list):
+            raise RecordError("%s: apps[%d].objects must be a list, not %s" % (source, i, type(objects).__name__))
+        entry["objects"] = []
+        for j, obj in enumerate(objects):
+            where = "%s: apps[%d].objects[%d]" % (source, i, j)
+            if not isinstance(obj, dict):
+                raise RecordError("%s must be an object" % where)
+            ref = {key: _text(obj.get(key, ""), "%s.%s" % (where, key)) for key in OBJECT_FIELDS}
+            if not ref["kind"] or not ref["name"] or not ref["apiVersion"]:
+                raise RecordError("%s needs apiVersion, kind and name" % where)
+            entry["objects"].append(ref)
+        out.append(entry)
     return out
 
 

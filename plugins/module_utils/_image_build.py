@@ -171,9 +171,7 @@ class Builder:
                            ins.line, ins.raw)
         writer = self.copy_layer(copy, where)
         app_type, files = ext_mod.detect([self.source(src, where) for src in ins.args["sources"]])
-        if not app_type:
-            raise BuildError("%s: %s %s: the app's type is neither a Helm chart (Chart.yaml, values.yaml, templates/), "
-                             "only .yaml/.yml files, nor only .sh files" % (where, ins.keyword, name))
+        # no type: the app needs APPCMDS (checked once the whole Kubefile is read, as sealer does)
         return writer, ext_mod.application(name, app_type, [name] if app_type == ext_mod.HELM else files)
 
     def wanted_images(self, layers):
@@ -216,6 +214,7 @@ class Builder:
         layers, diff_ids, history = [], [], []
         config = {"Labels": {}, "Env": []}
         apps, launch, cmds, env = {}, [], [], {}
+        app_lines, app_cmds, app_env = {}, {}, {}
         tmpdir = os.path.join(self.store.root, "blobs", ".build-%d" % os.getpid())
         with self.store.lock():
             os.makedirs(tmpdir, exist_ok=True)
@@ -242,6 +241,7 @@ class Builder:
                         diff_ids.append(diff_id)
                         history.append({"created_by": ins.raw})
                         apps[app["name"]] = app
+                        app_lines[app["name"]] = (where, ins.keyword)
                         if ins.keyword != "APP":
                             prefix = ext_mod.CNI_LABEL_PREFIX if ins.keyword == "CNI" else ext_mod.CSI_LABEL_PREFIX
                             config["Labels"][prefix + app["name"]] = "true"
@@ -259,6 +259,15 @@ class Builder:
                         config["Env"] += ["%s=%s" % kv for kv in ins.args]
                     elif ins.keyword == "CMD":
                         config["Cmd"] = ins.args
+                    elif ins.keyword in ("APPCMDS", "APPENV"):
+                        name = ins.args["name"]
+                        if name not in apps:
+                            raise BuildError("%s: %s names app %s, which no APP before it or in the base image defines (%s)"
+                                             % (where, ins.keyword, name, ", ".join(sorted(apps)) or "none"))
+                        if ins.keyword == "APPCMDS":
+                            app_cmds[name] = ins.args["cmds"]  # sealer: the last APPCMDS of an app wins
+                        else:
+                            app_env.setdefault(name, {}).update(ins.args["env"])  # sealer: APPENVs of an app merge
                     elif ins.keyword == "LAUNCH":
                         unknown = [n for n in ins.args if n not in apps]
                         if unknown:
@@ -267,6 +276,7 @@ class Builder:
                         launch = ins.args
                     elif ins.keyword == "CMDS":
                         cmds = ins.args
+                apps = with_app_cmds_env(apps, app_cmds, app_env, app_lines, self.kubefile)
                 try:
                     wanted, cached_links = self.wanted_images(layers)
                 except BuildError:
@@ -294,6 +304,23 @@ class Builder:
             finally:
                 shutil.rmtree(tmpdir, ignore_errors=True)
         return {"mediaType": store_mod.MANIFEST, "digest": mdigest, "size": msize}, before["digest"] if before else None
+
+
+def with_app_cmds_env(apps, app_cmds, app_env, app_lines, kubefile):
+    """The applications with this Kubefile's APPCMDS and APPENV set, as sealer's generateResult
+    does: an APPENV replaces the app's env (SetEnv), an APPCMDS its cmds (SetCmds), a base image's
+    app keeps its own otherwise; an app whose type was not detected needs APPCMDS."""
+    out = {}
+    for name, app in apps.items():
+        cmds = app_cmds.get(name, app.get("cmds") or [])
+        if not app.get("type") and not cmds:
+            where, keyword = app_lines.get(name, (kubefile, "APP"))
+            raise BuildError("%s: %s %s: the app's type is neither a Helm chart (Chart.yaml, values.yaml, templates/), "
+                             "only .yaml/.yml files, nor only .sh files: give it APPCMDS %s [\"command\", ...] "
+                             "(sealer: app %s need to specify APPCMDS if no app type detected)" % (where, keyword, name, name, name))
+        out[name] = ext_mod.application(name, app.get("type") or "", app.get("files") or [],
+                                        app_env.get(name, app.get("env")), cmds)
+    return out
 
 
 def base_applications(manifest, where):

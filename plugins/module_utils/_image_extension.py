@@ -224,20 +224,67 @@ def annotations(ext, images):
     return out
 
 
-def launch_steps(ext, launch_apps=None):
+def checked_application(value, where="application"):
+    """The launch settings of a Clusterfile's Application document, in the form
+    plugin_utils/sealer_application.py gives them: {"name", "cmds": [...], "launchApps": [...] or
+    None, "configs": [{"name", "env": {...}, "cmds": [...] or None}]}; None or {} is no document."""
+    if not value:
+        return {"name": "", "cmds": [], "launchApps": None, "configs": []}
+    if not isinstance(value, dict):
+        raise ExtensionError("%s must be an object" % where)
+    launch_apps = value.get("launchApps")
+    configs = []
+    for i, config in enumerate(value.get("configs") or []):
+        at = "%s: configs[%d]" % (where, i)
+        if not isinstance(config, dict):
+            raise ExtensionError("%s must be an object" % at)
+        cmds = config.get("cmds")
+        configs.append({"name": check_app_name(config.get("name"), at + ".name"), "env": _string_map(config.get("env"), at + ".env"),
+                        "cmds": None if cmds is None else _strings(cmds, at + ".cmds")})
+    return {"name": str(value.get("name") or ""), "cmds": _strings(value.get("cmds"), where + ": cmds"),
+            "launchApps": None if launch_apps is None else _strings(launch_apps, where + ": launchApps"), "configs": configs}
+
+
+def launch_steps(ext, launch_apps=None, application=None):
     """What a launch runs, in order, as sealer's application driver does
-    (pkg/application/appdriver.go): the image's CMDS when it has them (they replace the apps),
-    else each launched app: {"app", "type", "dir", "files", "cmds", "env"}. launch_apps overrides
-    the image's LAUNCH (sealer's --apps); every name must be an application of the image."""
+    (pkg/application/appdriver.go NewAppDriver, formatImageExtension, GetImageLaunchCmds), each
+    step {"app", "type", "dir", "cwd", "files", "cmds", "env"}:
+
+    - the Application's spec.cmds, else the image's CMDS: one step "cmds", each a command line run
+      in the rootfs; they replace the apps;
+    - else each launched app, in order: launch_apps (the role's override, which here also wins over
+      the image's CMDS), else the Application's launchApps ("" entries skipped, as sealer does),
+      else the image's LAUNCH. An app runs the Application config's launch.cmds (command lines, in
+      the rootfs), else its APPCMDS (one command line: the array joined by spaces, in the app's
+      directory, GetAppLaunchCmd), else what its type means. Its env: the image's ENV, its APPENV
+      over it, the config's env over that (mapUtils.Merge keeps the first map's keys).
+
+    Every launched name must be an application of the image."""
+    app = checked_application(application)
     apps = {a["name"]: a for a in ext["applications"]}
-    if ext["launch"]["cmds"] and launch_apps is None:
-        return [{"app": "", "type": "cmds", "dir": "", "files": [], "cmds": ext["launch"]["cmds"], "env": ext["env"]}]
-    names = ext["launch"]["app_names"] if launch_apps is None else launch_apps
-    steps = []
-    for name in names:
+    for name in [n for n in (app["launchApps"] or []) if n] + ([] if launch_apps is None else list(launch_apps)):
         if name not in apps:
             raise ExtensionError("app %r is not one of the image's applications (%s)" % (name, ", ".join(sorted(apps)) or "none"))
-        app = apps[name]
-        steps.append({"app": name, "type": app["type"] if not app["cmds"] else "cmds", "dir": app_dir(name),
-                      "files": app["files"], "cmds": app["cmds"], "env": dict(ext["env"], **app["env"])})
+    global_cmds = app["cmds"] or ([] if launch_apps is not None else ext["launch"]["cmds"])
+    if global_cmds:
+        return [{"app": "", "type": "cmds", "dir": "", "cwd": "", "files": [], "cmds": list(global_cmds), "env": dict(ext["env"])}]
+    if launch_apps is not None:
+        names = list(launch_apps)
+    elif app["launchApps"] is not None:
+        names = [n for n in app["launchApps"] if n]
+    else:
+        names = ext["launch"]["app_names"]
+    configs = {c["name"]: c for c in app["configs"]}
+    steps = []
+    for name in names:
+        entry, config = apps[name], configs.get(name) or {"env": {}, "cmds": None}
+        env = dict(ext["env"], **entry["env"])
+        env.update(config["env"])
+        step = {"app": name, "type": entry["type"], "dir": app_dir(name), "cwd": app_dir(name), "files": entry["files"],
+                "cmds": [], "env": env}
+        if config["cmds"]:
+            step.update(type="cmds", cwd="", cmds=list(config["cmds"]))
+        elif entry["cmds"]:
+            step.update(type="cmds", cmds=[" ".join(entry["cmds"])])
+        steps.append(step)
     return steps

@@ -11,11 +11,13 @@
     CMD  ["json", "array"] or shell form
     APP <name> local://<path>...         an application (k8s YAML, Helm chart dir, shell script)
     CNI / CSI <name> local://<path>...   an APP that is the cluster's CNI / CSI (also a label)
+    APPCMDS <app> ["executable", "arg", ...]   the app's launch command (one command line)
+    APPENV <app> KEY=value ...           the app's own env (or a JSON array: ["app", "K=v"])
     LAUNCH ["app", ...]                  the apps run after the cluster is up, in order (last line)
     CMDS ["command", ...]                commands run instead of the apps (last line)
 
-APP, CNI, CSI, LAUNCH and CMDS are sealer's (sealerio/sealer build/kubefile/parser/kubefile.go,
-app_handler.go; docs/apps.md). Comments (#), blank lines and `\\` continuations as in
+APP, CNI, CSI, APPCMDS, APPENV, LAUNCH and CMDS are sealer's (sealerio/sealer
+build/kubefile/parser/kubefile.go processAppCmds/processAppEnv, app_handler.go; docs/apps.md). Comments (#), blank lines and `\\` continuations as in
 Dockerfiles. Errors name file:line."""
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import re
 import shlex
 
-INSTRUCTIONS = ("FROM", "COPY", "ADD", "LABEL", "ENV", "ARG", "CMD", "APP", "CNI", "CSI", "LAUNCH", "CMDS")
+INSTRUCTIONS = ("FROM", "COPY", "ADD", "LABEL", "ENV", "ARG", "CMD", "APP", "CNI", "CSI", "APPCMDS", "APPENV", "LAUNCH", "CMDS")
 APP_KEYWORDS = ("APP", "CNI", "CSI")
 LAST_ONLY = ("LAUNCH", "CMDS")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -140,6 +142,10 @@ def parse(text, filename="Kubefile", build_args=None):
             value = _command(rest, where, keyword)
         elif keyword in APP_KEYWORDS:
             value = _app(substitute(rest, args, where), where, keyword, out)
+        elif keyword == "APPCMDS":
+            value = _app_cmds(rest, where)
+        elif keyword == "APPENV":
+            value = _app_env(rest, where)
         elif keyword == "LAUNCH":
             value = _launch(rest, where, out)
         elif keyword == "CMDS":
@@ -177,6 +183,45 @@ def _app(rest, where, keyword, out):
             raise KubefileError("%s: %s: source %r must be local://<path in the build context>" % (where, keyword, src))
         paths.append(src[len("local://"):])
     return {"name": name, "sources": paths}
+
+
+def _app_name(name, where, keyword):
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", name or ""):
+        raise KubefileError("%s: %s needs an app name first, got %r" % (where, keyword, name))
+    return name
+
+
+def _app_cmds(rest, where):
+    """APPCMDS <app> [json array]: sealer's processAppCmds takes the first word as the app and the
+    rest as a JSON array of strings; at launch they are joined with spaces into one command line
+    run in the app's directory (pkg/define/application/v1/application.go GetAppLaunchCmd)."""
+    name, _sep, text = rest.partition(" ")
+    name, text = _app_name(name, where, "APPCMDS"), text.strip()
+    if not text.startswith("["):
+        raise KubefileError('%s: APPCMDS value should be format: APPCMDS appName ["executable","param1","param2","..."]' % where)
+    cmds = _json_strings(text, where, "APPCMDS")
+    if not cmds or not "".join(cmds).strip():
+        raise KubefileError("%s: APPCMDS %s needs a command" % (where, name))
+    return {"name": name, "cmds": cmds}
+
+
+def _app_env(rest, where):
+    """APPENV <app> KEY=value ...: sealer's processAppEnv (parseMaybeJSONToList: a JSON array, the
+    app first, or whitespace-separated words). sealer skips a word without '='; it is refused here."""
+    words = _words(rest, where, "APPENV")
+    if not words:
+        raise KubefileError("%s: APPENV needs an app name and KEY=value pairs" % where)
+    name, env = _app_name(words[0], where, "APPENV"), {}
+    for word in words[1:]:
+        key, eq, value = word.partition("=")
+        if not eq or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise KubefileError("%s: APPENV %s: %r is not KEY=value (KEY: [A-Za-z_][A-Za-z0-9_]*)" % (where, name, word))
+        if "\0" in value:
+            raise KubefileError("%s: APPENV %s: the value of %s holds a NUL" % (where, name, key))
+        env[key] = value
+    if not env:
+        raise KubefileError("%s: APPENV %s needs at least one KEY=value" % (where, name))
+    return {"name": name, "env": env}
 
 
 def _launch(rest, where, out):

@@ -17,9 +17,16 @@ description:
   - helm apps - a k3s C(helm.cattle.io/v1) C(HelmChart) in C(kube-system) whose C(spec.chartContent)
     is the base64 of the app's chart directory packed as a reproducible C(.tgz); k3s's helm
     controller installs it into C(spec.targetNamespace) (the app's C(NAMESPACE) env, else C(default)).
-  - shell apps, an app's C(APPCMDS) and the image's C(CMDS) - run with O(env) exported (the app's
-    env over it), in the app's directory (C(CMDS) in the rootfs); once per content, since a command
-    cannot tell whether it changed anything. The record (O(record)) says what ran.
+  - shell apps, an app's C(APPCMDS) and the image's C(CMDS) - run with O(env) exported (the image's
+    C(ENV), the app's C(APPENV) and the O(application)'s env over it), in the app's directory (C(CMDS)
+    and an O(application)'s commands in the rootfs); once per content, since a command cannot tell
+    whether it changed anything. The record (O(record)) says what ran.
+  - O(application) is the Clusterfile's C(Application) document (sealer's C(launchApps), C(cmds) and
+    per-app C(configs)), as sealer's application driver merges it with the image.
+  - Deletion - an app of the same image repository that the record holds and this run no longer
+    launches is removed - the objects it applied (kept in the record) are deleted with
+    C(kubectl delete --ignore-not-found); an app that ran commands only leaves the record. Objects a
+    kept app no longer applies are deleted too.
   - Every app is named with the image and digest it came from in the result's messages.
 extends_documentation_fragment:
   - seal.cluster.attributes
@@ -44,6 +51,13 @@ options:
     description: The image's manifest digest; apps run only from an image known by digest.
     type: str
     required: true
+  application:
+    description:
+      - The Clusterfile's C(Application) document in the inventory's form (C(seal_application) -
+        C(name), C(cmds), C(launchApps), C(configs) with C(name), C(env), C(cmds)); see C(docs/apps.md).
+      - Its C(cmds) replace everything launched; its C(launchApps) replace the image's C(LAUNCH) (an
+        empty name is skipped); a config's C(cmds) replace that app's launch and its C(env) goes over the app's.
+    type: dict
   env:
     description: The host's env (C(seal_env)), exported to shell apps and commands.
     type: dict
@@ -55,7 +69,9 @@ options:
 attributes:
   check_mode:
     support: full
-    details: kube and helm apps are applied with C(--dry-run=server); commands are not run and report changed unless recorded.
+    details: >-
+      kube and helm apps are applied, and dropped apps deleted, with C(--dry-run=server); commands are
+      not run and report changed unless recorded.
   diff_mode:
     support: none
 author:
@@ -75,7 +91,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 apps:
-  description: Each launch step, in order, with name, type, image, digest, content, changed, output and msg.
+  description:
+    - Each launch step, in order, with name, type, image, digest, content, objects (what a kube or helm
+      app applied), changed, output and msg; then each app removed because it is no longer launched.
   returned: always
   type: list
   elements: dict
@@ -102,6 +120,7 @@ def main():
             rootfs=dict(type="path", required=True),
             extension=dict(type="raw", required=True),
             launch=dict(type="list", elements="str"),
+            application=dict(type="dict"),
             image=dict(type="str", required=True),
             digest=dict(type="str", required=True),
             env=dict(type="dict", default={}),

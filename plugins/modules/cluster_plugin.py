@@ -106,7 +106,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
-from ansible_collections.seal.cluster.plugins.module_utils._files import write_atomic
+from ansible_collections.seal.cluster.plugins.module_utils._files import write_atomic, write_in_place
+
+HOSTNAME_FILE = "/etc/hostname"
 
 
 CLEAN_PHASES = ("PreClean", "PostClean")
@@ -142,18 +144,33 @@ class PluginRunner:
         return result
 
     def hostname(self):
+        """The running name and /etc/hostname (what the next boot uses) both become the name."""
         wanted = names.check_node_name(self.p["hostname"] or "")
-        if socket.gethostname() == wanted:
+        if socket.gethostname() == wanted and _static_hostname() == wanted:
             return {"changed": False}
         if not self.module.check_mode:
             tool = self.module.get_bin_path("hostnamectl")
             rc, _out, err = self.module.run_command([tool, "set-hostname", wanted]) if tool else (1, "", "")
-            if rc != 0:
-                write_atomic("/etc/hostname", wanted + "\n", 0o644)
+            if rc != 0 or _static_hostname() != wanted:
+                try:
+                    if os.path.exists(HOSTNAME_FILE):
+                        write_in_place(HOSTNAME_FILE, wanted + "\n")  # a bind mount (a container's) cannot be renamed over
+                    else:
+                        write_atomic(HOSTNAME_FILE, wanted + "\n", 0o644)
+                except OSError as exc:
+                    raise ModuleFailure("%s: could not write %s: %s" % (self.what(), HOSTNAME_FILE, exc)) from exc
                 rc, _out, err = self.module.run_command([self.module.get_bin_path("hostname", required=True), wanted])
                 if rc != 0:
                     raise ModuleFailure("%s: could not set the host name to %s: %s" % (self.what(), wanted, err.strip()))
         return {"changed": True}
+
+
+def _static_hostname():
+    try:
+        with open(HOSTNAME_FILE, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def main():

@@ -15,7 +15,7 @@ import yaml
 import ipaddress
 
 from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot as snapshot, _names as names
-from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_config, sealer_plugins
+from ansible_collections.seal.cluster.plugins.plugin_utils import sealer_application, sealer_config, sealer_plugins
 
 API_VERSION = "sealer.io/v2"
 DEFAULT_REGISTRY = {"domain": "sea.hub", "port": 5000}
@@ -169,17 +169,22 @@ def load(text, filename="Clusterfile"):
         validate(doc)
     for doc in docs:
         check_runtime_doc(doc)
+    apps = [d for d in docs if d.kind == "Application"]
+    if len(apps) > 1:  # sealer keeps the last one silently; which one was meant is not for us to guess
+        raise apps[1].error("", "a second Application document (the first is document %d): a Clusterfile has one"
+                            % (apps[0].index + 1))
     return docs
 
 
 def check_runtime_doc(doc):
-    """A Config or Plugin document checked where it is read; errors name the document and field."""
-    checker = {"Config": sealer_config.check, "Plugin": sealer_plugins.check}.get(doc.kind)
+    """A Config, Plugin or Application document checked where it is read; errors name the document and field."""
+    checker = {"Config": sealer_config.check, "Plugin": sealer_plugins.check,
+               "Application": sealer_application.check}.get(doc.kind)
     if checker is None:
         return None
     try:
         return checker(doc.value)
-    except (sealer_config.ConfigError, sealer_plugins.PluginError) as exc:
+    except (sealer_config.ConfigError, sealer_plugins.PluginError, sealer_application.ApplicationError) as exc:
         field, _sep, message = str(exc).partition(": ")
         name = (doc.value.get("metadata") or {}).get("name") if isinstance(doc.value.get("metadata"), dict) else None
         raise doc.error(field, "%s%s" % ("%s %s: " % (doc.kind, name) if name else "", message)) from None
@@ -224,6 +229,7 @@ def validate(doc):
     _check_keys(doc, spec, "spec", SPEC_KEYS)
     _ssh(doc, spec.get("ssh"), "spec.ssh")
     _env(doc, spec.get("env"), "spec.env")
+    _application(doc, ())  # spec.cmd and spec.appNames
     if spec.get("dataRoot") is not None:
         _check(doc, "spec.dataRoot", names.check_absolute_path, spec["dataRoot"])
     _etcd_snapshot(doc, spec.get("etcdSnapshot"))
@@ -347,8 +353,9 @@ def hosts_of(doc, runtime_docs=()):
         "seal_registry": registry,
         "seal_host_aliases": spec.get("hostAliases") or [],
         "seal_data_root": spec.get("dataRoot") or DEFAULT_DATA_ROOT,
-        # the other documents: Config and Plugin ones checked and normalised, the rest kept as they are
-        "seal_runtime_config": [d.value for d in runtime_docs if d.kind not in ("Config", "Plugin")],
+        # the other documents: Config, Plugin and Application ones checked and normalised, the rest kept as they are
+        "seal_runtime_config": [d.value for d in runtime_docs if d.kind not in ("Config", "Plugin", "Application")],
+        "seal_application": _application(doc, runtime_docs),
         "seal_configs": [d.value for d in runtime_docs if d.kind == "Config"],
         "seal_plugins": [check_runtime_doc(d) for d in runtime_docs if d.kind == "Plugin"],
         "seal_cluster_env": cluster_env,
@@ -384,6 +391,17 @@ def hosts_of(doc, runtime_docs=()):
                 groups.append("master0")
             out.append((ip, hostvars, groups))
     return out
+
+
+def _application(doc, runtime_docs):
+    """The Application document's launch settings with the Cluster's spec.cmd / spec.appNames over
+    them (None when neither is given)."""
+    app = next((check_runtime_doc(d) for d in runtime_docs if d.kind == "Application"), None)
+    try:
+        return sealer_application.with_cluster_spec(app, doc.value["spec"])
+    except sealer_application.ApplicationError as exc:
+        field, _sep, message = str(exc).partition(": ")
+        raise doc.error(field, message) from None
 
 
 def write(name, masters, nodes=(), user="root", passwd=None, pk=None, port=22, image=None):

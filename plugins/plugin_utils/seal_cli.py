@@ -311,10 +311,13 @@ def _run_apps(args, images, extra):
     if not os.path.isfile(stored):
         raise UsageError("no cluster %s (%s): run its cluster image first, then its app images" % (name, stored))
     info = edit.info(api.read_text(stored))
+    # sealer runs an app image named on the command line without the Clusterfile's Application
+    # document (cmd/sealer/cmd/cluster/run.go runWithArgs: ConstructApplication(nil, ...))
+    app_extra = dict(extra or {}, controller_application=None)
     for image in images:
         result = _run_with_progress(args, "run %s" % image, info,
                                     lambda on_event, image=image: api.run(stored, image=image, on_event=on_event,
-                                                                          **_op_kwargs(args, extra)))
+                                                                          **_op_kwargs(args, app_extra)))
         if not result.ok:
             return 1
     return 0

@@ -1,7 +1,9 @@
 """A Clusterfile's env, Config and Plugin documents on a stand-in k3s fleet (1 master + 2 nodes,
 one fleet for the module): the image carries an env template, a YAML file a Config merges into
-and a plugin of its own; the Clusterfile an env, a Config and two SHELL plugins (one on the
-masters, one on the first node's IP; the second node gets neither).
+and a plugin of its own; the Clusterfile an env, a Config, two SHELL plugins (one on the
+masters, one on the first node's IP; the second node gets neither) and a HOSTNAME plugin
+(PreInit) renaming the master and the second node: their host names change, and k3s registers
+their Nodes under the new names, while the first node keeps its own.
 
 run.yml: each host's rendered template (host env over cluster env), the masters' k3s config with
 the mapped network values, the merged file, the plugins' markers on exactly their hosts and the
@@ -32,6 +34,7 @@ NAME = fleet.name_from_env("SEAL_CLUSTER_DOCS_FLEET", "itdocs")
 VERSION = "v1.25.3+k3s1"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 MARKERS = "/var/lib/seal-test-plugins"
+RENAMED = {"master": "docs-master-renamed", "other": "docs-other-renamed"}
 IMAGE_PLUGIN = """apiVersion: sealer.io/v1
 kind: Plugin
 metadata:
@@ -63,7 +66,7 @@ def build_image(store):
     return desc["digest"]
 
 
-def documents(node_ip, extra=""):
+def documents(node_ip, master_ip, other_ip, extra=""):
     return f"""---
 apiVersion: sealer.io/v1
 kind: Config
@@ -96,17 +99,29 @@ spec:
   on: {node_ip}
   data: |
     mkdir -p {MARKERS} && echo "$HostIP $ZONE" > {MARKERS}/on-the-node-$(ls {MARKERS} | wc -l)
+---
+apiVersion: sealer.io/v1
+kind: Plugin
+metadata:
+  name: rename
+spec:
+  type: HOSTNAME
+  action: PreInit
+  data: |
+    {master_ip} {RENAMED["master"]}
+    {other_ip} {RENAMED["other"]}
 {extra}"""
 
 
 def write_clusterfile(state, work, **kwargs):
-    node_ip = [n["ip"] for n in state["nodes"] if n["role"] == "node"][0]
+    master_ip = [n["ip"] for n in state["nodes"] if n["role"] == "master"][0]
+    node_ip, other_ip = [n["ip"] for n in state["nodes"] if n["role"] == "node"]
     env = ["PodCIDR=10.52.0.0/16", "SvcCIDR=10.53.0.0/16", "CertSANs=api.docs.test,10.9.9.9",
            "DNSDomain=docs.local", "ZONE=a"]
     text = fleet.clusterfile(state).replace("  ssh:\n", "  env: %s\n  ssh:\n" % json.dumps(env), 1)
     path = os.path.join(work, "Clusterfile")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(text + documents(node_ip, **kwargs))
+        f.write(text + documents(node_ip, master_ip, other_ip, **kwargs))
     return path
 
 
@@ -174,6 +189,16 @@ def test_env_config_and_plugins(cluster):
     assert ssh(state, master, f"cat {MARKERS}/on-masters-PreInit") == f"{master} a {rootfs}\n"
     assert ssh(state, node, f"cat {MARKERS}/on-the-node-1") == f"{node} b\n"
     assert f"from-image (image docker.io/library/k3s:v1.25.3@{digest} plugins/image.yaml)" in first.stdout
+
+    # HOSTNAME (PreInit, before k3s starts): the running name and /etc/hostname are the new ones,
+    # and k3s named each Node after its host (pkg/util/net.go GetHostnameAndIPs: the host name,
+    # lower-cased, without node-name); the first node kept its own name
+    first_node = [n["name"] for n in state["nodes"] if n["ip"] == node][0]
+    for ip, want in ((master, RENAMED["master"]), (other, RENAMED["other"]), (node, first_node)):
+        assert ssh(state, ip, "hostname; cat /etc/hostname").split() == [want, want], ip
+    nodes = ssh(state, master, "k3s kubectl get nodes -o jsonpath='{.items[*].metadata.name}'").split()
+    assert sorted(nodes) == sorted([RENAMED["master"], RENAMED["other"], first_node.lower()])
+    assert "(item=rename (Clusterfile))" in first.stdout
 
 
 def test_a_second_run_changes_nothing(cluster):

@@ -327,12 +327,12 @@ class Cluster:
         raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; please apply your changes to the latest version and try again')
 
     # every kind (kinds.py) --------------------------------------------------------------
-    def seed_crds(self, disabled_helm: bool) -> None:
+    def seed_crds(self, disabled_helm: bool, version: str = util.VERSION) -> None:
         """The CRDs k3s registers at start (k3s pkg/server/context.go registerCrds): the helm
-        controller's HelmChart, unless --disable-helm-controller."""
+        controller's HelmChart, unless --disable-helm-controller, as the release registers it."""
         if disabled_helm:
             return
-        for name in crdschema.HELM_CRDS:
+        for name in crdschema.helm_crds(version):
             crd = crdschema.load(name)
             crd["metadata"].update(uid=str(uuid.uuid5(uuid.NAMESPACE_DNS, crd["metadata"]["name"])),
                                    creationTimestamp=util.now_rfc3339(), generation=1)

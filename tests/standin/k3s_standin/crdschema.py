@@ -5,9 +5,11 @@ applied and unknown fields pruned (or refused with fieldValidation=Strict). CEL 
 (x-kubernetes-validations) are not evaluated.
 
 k3s registers the helm controller's CRDs at server start unless --disable-helm-controller (k3s
-pkg/server/context.go registerCrds/crds). The HelmChart CRD is vendored test data from
-k3s-io/helm-controller (tests/standin/testdata/crds/, citation in the file); the build bundles it
-as JSON (build.py), and a run from the source tree reads the YAML."""
+pkg/server/context.go registerCrds/crds). Which HelmChart CRD depends on the release
+(releases.py "helm-crd-schema"): before k3s#7310 it had no schema of its own (wrangler's
+placeholder: spec preserved as it is, nothing checked or defaulted), from then on helm-controller's
+structural schema. Both are vendored test data (tests/standin/testdata/crds/, citations in the
+files); the build bundles them as JSON (build.py), and a run from the source tree reads the YAML."""
 from __future__ import annotations
 
 import copy
@@ -15,9 +17,17 @@ import json
 import os
 import pkgutil
 
-HELM_CRDS = ("helm.cattle.io_helmcharts",)
+from . import releases
+
+HELM_CRD_STRUCTURAL = "helm.cattle.io_helmcharts"
+HELM_CRD_UNSTRUCTURED = "helm.cattle.io_helmcharts-unstructured"
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
 _RANGES = {"int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
+
+
+def helm_crds(version: str) -> tuple[str, ...]:
+    """The vendored HelmChart CRD the k3s release registers at start."""
+    return (HELM_CRD_STRUCTURAL if releases.has("helm-crd-schema", version) else HELM_CRD_UNSTRUCTURED,)
 
 
 def load(name: str) -> dict:

@@ -21,6 +21,22 @@ Sources (k3s-io/k3s; the release that introduced each, from the backport issues)
   and release-1.25 (#8429 -> v1.25.15). From then on embedded etcd's client port 2379 serves
   gRPC only and etcd's HTTP/JSON gateway listens on https://127.0.0.1:2382.
 
+- "helm-crd-schema": k3s-io/k3s#7310 "Register K3s CRDs with schema" (PR #7308, in v1.27.2: "Fixed
+  an issue where Addon, HelmChart, and HelmChartConfig CRDs were created without structural
+  schema"; the issue confirms the old behaviour on v1.27.1+k3s1), backported in the May 2023
+  releases (#7497 for release-1.24, opened 2023-05-09; the 1.24/1.25/1.26 patch numbers below are
+  those of that release train). Before it k3s pkg/server/context.go crds() registered HelmChart
+  with no schema (crd.NamespacedTypes), and rancher/wrangler pkg/crd/init.go gave it a placeholder
+  one (spec and status x-kubernetes-preserve-unknown-fields): no field of a HelmChart's spec was
+  checked, pruned or defaulted. From it on, the schema is helm-controller's (pkg/crd/crds.go
+  WithSchemaFromStruct(v1.HelmChart{}), later the controller-gen YAML of pkg/crds/yaml/generated/,
+  which the stand-in vendors for every release with the behaviour).
+  The helm-controller each release embeds: k3s go.mod at commit e74594aa (Kubernetes
+  v1.27.2-k3s1, the first release with the schema) requires v0.15.0, at 00014d28 (main,
+  Kubernetes v1.37.0-rc.1) v0.17.7; the release notes' "Embedded Component Versions" (made from
+  go.mod) give v1.25.14 / v1.27.6 (Sep 2023) v0.15.4, v1.29.5 v0.15.9, v1.30.0 v0.16.1, v1.33.0
+  v0.16.10, v1.36.0 v0.17.1 ("Bump helm-controller to v0.17.1", #13909).
+
 `system-default-registry` is a server flag in every release (pkg/cli/cmds/server.go ServerFlags);
 `k3s agent` never defines it (pkg/cli/cmds/agent.go).
 """
@@ -33,6 +49,7 @@ TABLE: dict[str, tuple[dict[int, int], int]] = {
     "disable-default-registry-endpoint": ({26: 13, 27: 10, 28: 6, 29: 1}, 30),
     "critical-config-names": ({24: 8, 25: 4}, 26),
     "etcd-http-moved": ({25: 15, 26: 10, 27: 7, 28: 3}, 29),
+    "helm-crd-schema": ({24: 14, 25: 10, 26: 5, 27: 2}, 28),
 }
 
 

@@ -142,18 +142,23 @@ def test_every_clusterfile_value_is_data_never_a_template(tmp_path):
         "roles: [master]", "roles: [master, %s]" % json.dumps(evil("role"))) + (
         "  image: %s\n  env: [%s]\n  hostAliases:\n    - ip: 10.0.0.9\n      hostnames: [a]\n"
         "---\napiVersion: sealer.io/v2\nkind: Config\nmetadata: {name: k3s}\nspec: {path: etc/k3s.yaml, data: %s}\n"
-        % (json.dumps(evil("image")), json.dumps("X=" + evil("env")), json.dumps(evil("config"))))
+        "---\napiVersion: sealer.io/v2\nkind: Application\nmetadata: {name: a}\n"
+        "spec: {cmds: [%s], configs: [{name: web, env: [%s]}]}\n"
+        % (json.dumps(evil("image")), json.dumps("X=" + evil("env")), json.dumps(evil("config")),
+           json.dumps(evil("app")), json.dumps("Y=" + evil("appenv"))))
     path = tmp_path / "Clusterfile"
     path.write_text(text)
     out = _ansible([os.path.join(BIN, "ansible"), "-i", str(path), "10.0.0.2", "-m", "ansible.builtin.debug",
                     "-a", "msg={{ {'env': seal_env, 'image': seal_image, 'roles': group_names, "
-                          "'config': seal_configs[0].spec.data} | to_json }}"], tmp_path)
+                          "'config': seal_configs[0].spec.data, 'app': seal_application.cmds[0], "
+                          "'appenv': seal_application.configs[0].env.Y} | to_json }}"], tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     shown = json.loads(out.stdout.split("=>", 1)[1])["msg"]
     shown = json.loads(shown)
     # a role is a group (its name sanitised), never a template
     assert "master" in shown.pop("roles")
-    assert shown == {"env": {"X": evil("env"), "HostIP": "10.0.0.2"}, "image": evil("image"), "config": evil("config")}
+    assert shown == {"env": {"X": evil("env"), "HostIP": "10.0.0.2"}, "image": evil("image"), "config": evil("config"),
+                     "app": evil("app"), "appenv": evil("appenv")}
     assert sorted(os.listdir(tmp_path)) == ["Clusterfile", "ansible-tmp"]
 
 

@@ -234,10 +234,29 @@ spec:
     assert api["store"].list("/registry/example.com/widgets/") == []
 
 
+def test_helmchart_crd_before_k3s_7310_checks_nothing(api):
+    """v1.25.3 (the fixture's release) registered HelmChart with wrangler's placeholder schema
+    (releases.py "helm-crd-schema"): any spec is taken as it is, nothing is defaulted, and there is
+    no short name. The structural schema of later releases is judged below."""
+    crd = json.loads(kubectl(api, "get", "crd", "helmcharts.helm.cattle.io", "-o", "json").stdout)
+    assert crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] == {
+        "x-kubernetes-preserve-unknown-fields": True}
+    assert "shortNames" not in crd["spec"]["names"]
+    chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "loose", "namespace": "kube-system"},
+             "spec": {"chartContent": 5, "failurePolicy": "explode", "set": {"installCRDs": True}, "chartContents": "x"}}
+    assert "created" in kubectl(api, "apply", "-f", "-", stdin=json.dumps(chart)).stdout
+    got = json.loads(kubectl(api, "get", "helmchart", "loose", "-n", "kube-system", "-o", "json").stdout)
+    assert got["spec"] == chart["spec"]  # kept as it is: no check, no pruning, no default
+    kubectl(api, "delete", "helmchart", "loose", "-n", "kube-system")
+
+
 def test_helmchart_crd_as_k3s_registers_it_judges_helmcharts(api):
-    """k3s's HelmChart CRD (vendored from k3s-io/helm-controller) is served from the start, and a
-    HelmChart is checked against its schema: a wrong type and an enum value are refused with 422,
-    an unknown field with kubectl's strict validation, and the schema's defaults are applied."""
+    """From k3s#7310 on (v1.28.0 here), k3s's HelmChart CRD (vendored from k3s-io/helm-controller)
+    is served from the start, and a HelmChart is checked against its schema: a wrong type and an
+    enum value are refused with 422, an unknown field with kubectl's strict validation, and the
+    schema's defaults are applied."""
+    kubectl(api, "delete", "crd", "helmcharts.helm.cattle.io")
+    api["app"].cluster.seed_crds(False, "v1.28.0+k3s1")
     names = kubectl(api, "api-resources", "--api-group", "helm.cattle.io", "-o", "name").stdout.split()
     assert names == ["helmcharts.helm.cattle.io"]
     chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "demo", "namespace": "kube-system"},

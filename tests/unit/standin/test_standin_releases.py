@@ -99,3 +99,22 @@ def test_down_level_server_without_egress_mode_is_not_a_mismatch():
     cluster = config.critical_args({}, NEW)
     del cluster["egress-selector-mode"]
     assert config.critical_mismatch(config.critical_args({"egress-selector-mode": "pod"}, NEW), cluster, NEW) is None
+
+
+@pytest.mark.parametrize("version, structural", [
+    ("v1.24.8+k3s1", False), ("v1.25.3+k3s1", False), ("v1.26.0+k3s1", False), ("v1.27.1+k3s1", False),
+    ("v1.27.2+k3s1", True), ("v1.26.10+k3s1", True), ("v1.28.0+k3s1", True), ("v1.33.5+k3s1", True),
+    ("v1.35.2+k3s1", True), ("v1.36.4+k3s1", True),
+])
+def test_the_helmchart_crd_is_the_releases(version, structural):
+    """Which HelmChart CRD each release of the test matrix registers (k3s#7310): the placeholder
+    schema checks nothing; helm-controller's refuses a boolean where a value must be a string and
+    defaults failurePolicy."""
+    from k3s_standin import crdschema  # pylint: disable=import-outside-toplevel
+
+    (name,) = crdschema.helm_crds(version)
+    crd = crdschema.load(name)
+    schema = crdschema.schema_of([crd], "helm.cattle.io", "v1", "helmcharts")
+    out, errors, _unknown = crdschema.validate(schema, {"spec": {"set": {"installCRDs": True}}})
+    assert bool(errors) is structural
+    assert (out["spec"].get("failurePolicy") == "reinstall") is structural

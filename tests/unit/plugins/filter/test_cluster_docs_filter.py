@@ -69,3 +69,31 @@ def test_config_files_name_the_document():
     with pytest.raises(AnsibleFilterError, match=r"Config document 1 \(c\): spec.path"):
         cd.config_files([{"apiVersion": "sealer.io/v1", "kind": "Config", "metadata": {"name": "c"},
                           "spec": {"path": "/etc/shadow", "data": "x"}}], None)
+
+
+def test_the_application_is_checked_against_the_image_before_any_host_changes():
+    extension = {"applications": [{"name": "web"}, {"name": "demo"}]}
+    app = {"name": "my-apps", "cmds": [], "launchApps": ["web", ""], "configs": [{"name": "ghost", "env": {}, "cmds": None}]}
+    assert cd.cluster_application(app, extension)["launchApps"] == ["web", ""]  # a config of another app is ignored
+    assert cd.cluster_application(None, extension) is None
+    with pytest.raises(AnsibleFilterError, match=r"Application my-apps: launchApps\[1\]: app nope is not found in the "
+                                                 r"image's applications \(web, demo\)"):
+        cd.cluster_application(dict(app, launchApps=["web", "nope"]), extension)
+    with pytest.raises(AnsibleFilterError, match="Application: launchApps must be a list of strings"):
+        cd.cluster_application(dict(app, launchApps="web"), extension)
+
+
+def test_the_application_stays_data():
+    """The Application's commands come back as they were written (tests/unit/security checks that
+    the play never renders them)."""
+    app = {"name": "a", "cmds": ["echo {{ lookup('pipe', 'id') }}"], "launchApps": None, "configs": []}
+    out = cd.cluster_application(app, {"applications": []})
+    assert out["cmds"] == ["echo {{ lookup('pipe', 'id') }}"]
+
+
+def test_without_an_image_the_application_is_only_checked_for_shape():
+    """reset.yml and delete.yml may resolve no image: the Application is not held against one."""
+    app = {"name": "a", "cmds": [], "launchApps": ["web"], "configs": []}
+    assert cd.cluster_application(app, None)["launchApps"] == ["web"]
+    with pytest.raises(AnsibleFilterError, match="app web is not found"):
+        cd.cluster_application(app, {})

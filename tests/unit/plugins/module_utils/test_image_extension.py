@@ -81,7 +81,7 @@ def test_launch_steps_follow_sealers_app_driver():
     with pytest.raises(ext.ExtensionError, match="'nope' is not one of the image's applications"):
         ext.launch_steps(parsed, ["nope"])
     cnstack = ext.parse_extension(_data("sealer-cnstack-extension.json"))  # sealer's own test document
-    assert ext.launch_steps(cnstack) == [{"app": "", "type": "cmds", "dir": "", "files": [], "env": {}, "cmds": [
+    assert ext.launch_steps(cnstack) == [{"app": "", "type": "cmds", "dir": "", "cwd": "", "files": [], "env": {}, "cmds": [
         "bash application/apps/cnstack-acos-0.0.5-beta/cnstack-acos-0.0.5-beta-install.sh"]}]
 
 
@@ -159,3 +159,99 @@ def test_launch_of_an_unknown_app_and_untyped_app_are_refused(tmp_path):
         f.write('FROM scratch\nAPP mixed local://web.yaml local://hello.sh\n')
     with pytest.raises(BuildError, match="Kubefile:2: APP mixed: the app's type is neither"):
         Builder(store, ctx, cache_images=False).build("x:1")
+
+
+def test_kubefile_appcmds_and_appenv_as_sealer_parses_them():
+    """sealer's processAppCmds (the app, then a JSON array) and processAppEnv (parseMaybeJSONToList:
+    words or a JSON array, the app first)."""
+    ins = parse('FROM k3s:v1\nAPP web local://web.yaml\nAPPCMDS web ["kubectl", "apply", "-f", "web.yaml"]\n'
+                'APPENV web NS=apps REPLICAS=2\nAPPENV ["web", "GREETING=hello world"]\n')
+    assert [i.keyword for i in ins] == ["FROM", "APP", "APPCMDS", "APPENV", "APPENV"]
+    assert ins[2].args == {"name": "web", "cmds": ["kubectl", "apply", "-f", "web.yaml"]}
+    assert ins[3].args == {"name": "web", "env": {"NS": "apps", "REPLICAS": "2"}}
+    assert ins[4].args == {"name": "web", "env": {"GREETING": "hello world"}}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("FROM a\nAPPCMDS web kubectl apply\n", 'Kubefile:2: APPCMDS value should be format: APPCMDS appName ["executable"'),
+    ("FROM a\nAPPCMDS web []\n", "Kubefile:2: APPCMDS web needs a command"),
+    ("FROM a\nAPPCMDS [\"x\"]\n", "Kubefile:2: APPCMDS needs an app name first"),
+    ("FROM a\nAPPENV web NS\n", "Kubefile:2: APPENV web: 'NS' is not KEY=value"),
+    ("FROM a\nAPPENV web\n", "Kubefile:2: APPENV web needs at least one KEY=value"),
+    ("FROM a\nAPPENV web 1X=2\n", "Kubefile:2: APPENV web: '1X=2' is not KEY=value"),
+    ("FROM a\nLAUNCH [\"w\"]\nAPPENV w A=1\n", "Kubefile:3: APPENV after LAUNCH/CMDS"),
+])
+def test_kubefile_appcmds_appenv_errors_name_the_line(text, message):
+    with pytest.raises(KubefileError) as err:
+        parse(text)
+    assert message in str(err.value)
+
+
+def test_appcmds_and_appenv_are_stored_in_the_extension_as_sealer_does(tmp_path):
+    """APPCMDS / APPENV land on the app in sealer.image.extension (its "cmds" and "env",
+    generateResult's SetCmds / SetEnv); an app whose type is not detected is allowed with APPCMDS
+    only; a derived image's APPENV replaces a base app's env, and its base cmds stay otherwise."""
+    store = Store(str(tmp_path / "store"))
+    base_ctx = _app_context(str(tmp_path / "base"))
+    with open(os.path.join(base_ctx, "Kubefile"), "w", encoding="utf-8") as f:
+        f.write('FROM scratch\nAPP web local://web.yaml\nAPPENV web OLD=1\nAPP mixed local://web.yaml local://hello.sh\n'
+                'APPCMDS mixed ["bash", "hello.sh", "&&", "kubectl", "apply", "-f", "web.yaml"]\n')
+    Builder(store, base_ctx, cache_images=False).build("base:1")
+    base = {a["name"]: a for a in describe(store, store.resolve("base:1"))["extension"]["applications"]}
+    assert base["mixed"] == {"name": "mixed", "type": "", "files": [], "version": "v1",
+                             "cmds": ["bash", "hello.sh", "&&", "kubectl", "apply", "-f", "web.yaml"], "env": {}}
+    assert base["web"]["env"] == {"OLD": "1"} and base["web"]["cmds"] == []
+    manifest = store.manifest(store.resolve("base:1"))
+    raw = {a["name"]: a for a in json.loads(manifest["annotations"][ext.EXTENSION])["applications"]}
+    assert raw["mixed"] == {"name": "mixed", "version": "v1", "cmds": ["bash", "hello.sh", "&&", "kubectl", "apply", "-f", "web.yaml"]}
+    assert raw["web"]["env"] == {"OLD": "1"}  # sealer's JSON: "env" and "cmds" on the Application
+
+    ctx = _app_context(str(tmp_path / "ctx"))
+    with open(os.path.join(ctx, "Kubefile"), "w", encoding="utf-8") as f:
+        f.write('FROM base:1\nAPPENV web NEW=2\nAPPENV web MORE=3\nAPPCMDS web ["kubectl apply -f web.yaml"]\nLAUNCH ["web", "mixed"]\n')
+    desc, _b = Builder(store, ctx, cache_images=False).build("app:1")
+    apps = {a["name"]: a for a in describe(store, desc)["extension"]["applications"]}
+    assert apps["web"]["env"] == {"NEW": "2", "MORE": "3"}  # replaced (SetEnv), the two APPENVs merged
+    assert apps["web"]["cmds"] == ["kubectl apply -f web.yaml"]
+    assert apps["mixed"]["cmds"][0] == "bash"  # the base's own cmds are kept
+    steps = ext.launch_steps(describe(store, desc)["extension"])
+    assert [(s["app"], s["type"], s["cwd"], s["cmds"]) for s in steps] == [
+        ("web", "cmds", "application/apps/web", ["kubectl apply -f web.yaml"]),
+        ("mixed", "cmds", "application/apps/mixed", ["bash hello.sh && kubectl apply -f web.yaml"])]  # joined, one line
+
+
+@pytest.mark.parametrize("kubefile, message", [
+    ('FROM scratch\nAPP mixed local://web.yaml local://hello.sh\nLAUNCH ["mixed"]\n',
+     "Kubefile:2: APP mixed: the app's type is neither .* give it APPCMDS mixed"),
+    ('FROM scratch\nAPPCMDS ghost ["x"]\n', "Kubefile:2: APPCMDS names app ghost, which no APP before it"),
+    ('FROM scratch\nAPPENV ghost A=1\nAPP ghost local://web.yaml\n', "Kubefile:2: APPENV names app ghost"),
+])
+def test_appcmds_appenv_build_errors(tmp_path, kubefile, message):
+    ctx = _app_context(str(tmp_path / "ctx"))
+    with open(os.path.join(ctx, "Kubefile"), "w", encoding="utf-8") as f:
+        f.write(kubefile)
+    with pytest.raises(BuildError, match=message):
+        Builder(Store(str(tmp_path / "store")), ctx, cache_images=False).build("x:1")
+
+
+def test_application_document_over_the_image_as_sealers_app_driver():
+    """NewAppDriver: spec.cmds replace everything; launchApps replace LAUNCH ("" skipped, unknown
+    refused); a config's launch cmds run in the rootfs instead of the app; config env over APPENV
+    over ENV; a config of an app that is not launched is ignored."""
+    parsed = ext.parse_extension(_data("sealer-extension.json"))
+    app = {"name": "a", "cmds": [], "launchApps": ["", "init", "mysql"],
+           "configs": [{"name": "mysql", "env": {"REPLICAS": "3", "X": "y"}, "cmds": None},
+                       {"name": "init", "env": {}, "cmds": ["bash application/apps/init/init.sh --slow"]},
+                       {"name": "nginx", "env": {"NOT": "used"}, "cmds": ["never"]}]}
+    steps = ext.launch_steps(parsed, application=app)
+    assert [(s["app"], s["type"], s["cwd"], s["cmds"]) for s in steps] == [
+        ("init", "cmds", "", ["bash application/apps/init/init.sh --slow"]),
+        ("mysql", "helm", "application/apps/mysql", [])]
+    assert steps[1]["env"] == {"NAMESPACE": "apps", "REPLICAS": "3", "X": "y"}
+    only_cmds = ext.launch_steps(parsed, application=dict(app, cmds=["kubectl get ns"]))
+    assert [(s["app"], s["cmds"], s["cwd"]) for s in only_cmds] == [("", ["kubectl get ns"], "")]
+    assert ext.launch_steps(parsed, application=dict(app, launchApps=[""], configs=[])) == []  # skip launching
+    with pytest.raises(ext.ExtensionError, match="'ghost' is not one of the image's applications"):
+        ext.launch_steps(parsed, application=dict(app, launchApps=["ghost"]))
+    with pytest.raises(ext.ExtensionError, match="configs\\[0\\].env must be an object of strings"):
+        ext.checked_application(dict(app, configs=[{"name": "x", "env": {"A": 1}}]))

@@ -78,7 +78,7 @@ def test_errors_say_what_is_wrong(run_module, ctx, tmp_path):
         f.write("RUN make\n")
     broken = run_module("cluster_image", name="k3s:v1", state="built", path=ctx, store=store)
     assert broken["failed"] and broken["msg"].endswith("Kubefile:5: unknown instruction RUN (expected one of FROM, COPY, ADD, "
-                                                       "LABEL, ENV, ARG, CMD, APP, CNI, CSI, LAUNCH, CMDS)")
+                                                       "LABEL, ENV, ARG, CMD, APP, CNI, CSI, APPCMDS, APPENV, LAUNCH, CMDS)")
 
 
 def test_image_without_runtime_is_refused(run_module, tmp_path):

@@ -114,3 +114,26 @@ def test_etcd_snapshot_keys_absent_leave_the_variables_to_group_vars():
     assert hostvars["seal_etcd_snapshot_retention"] == 3 and "seal_etcd_snapshot_schedule_cron" not in hostvars
     (doc,) = cf.load((ETCD_SNAPSHOT % "{}").replace("  etcdSnapshot: {}\n", ""), "Clusterfile")
     assert not {k for k in cf.hosts_of(doc)[0][1] if k.startswith("seal_etcd_snapshot")}
+
+
+def test_application_document_becomes_seal_application():
+    """sealer's Application (pkg/clusterfile/decoder_test.go): launchApps, per-app env and launch
+    cmds; the Cluster's spec.appNames and spec.cmd go over it (ConstructApplication)."""
+    docs = load(os.path.join(DATA, "good", "sealer-application.clusterfile"))
+    cluster = docs[0]
+    (_ip, hv, _groups), = cf.hosts_of(cluster, docs[1:])
+    assert hv["seal_application"] == {
+        "name": "my-apps", "cmds": [], "launchApps": ["app1", "", "app2"],
+        "configs": [{"name": "app2", "env": {"NAMESPACE": "apps", "REPLICAS": "3"}, "cmds": ["kubectl get pods -A"]}]}
+    assert "seal_application" not in [d.get("kind") for d in hv["seal_runtime_config"]]
+    spec = dict(cluster.value["spec"], appNames=["app2"], cmd=["bash x.sh"])
+    cluster.value["spec"] = spec
+    (_ip, hv, _groups), = cf.hosts_of(cluster, docs[1:])
+    assert hv["seal_application"]["launchApps"] == ["app2"] and hv["seal_application"]["cmds"] == ["bash x.sh"]
+    alone = dict(cluster.value, spec={k: v for k, v in spec.items() if k != "cmd"})
+    cluster.value = alone
+    (_ip, hv, _groups), = cf.hosts_of(cluster, [])
+    assert hv["seal_application"] == {"name": "", "cmds": [], "launchApps": ["app2"], "configs": []}
+    cluster.value = dict(alone, spec={k: v for k, v in spec.items() if k not in ("cmd", "appNames")})
+    (_ip, hv, _groups), = cf.hosts_of(cluster, [])
+    assert hv["seal_application"] is None

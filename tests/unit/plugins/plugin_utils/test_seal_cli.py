@@ -240,3 +240,5 @@ def test_app_images_run_on_the_stored_cluster_after_the_cluster_image(env, capsy
     assert env["calls"][1]["kwargs"]["image"] == "app:v1" and stored(env)["spec"]["image"] == "k3s:v1.25.3"
     rc, _out, _err = seal(capsys, "run", "app:v1")
     assert rc == 0 and env["calls"][-1]["kwargs"]["image"] == "app:v1"
+    # sealer runs an app image named on the command line without the Clusterfile's Application (runWithArgs)
+    assert yaml.safe_load(env["calls"][-1]["kwargs"]["vars_text"]) == {"controller_application": None}
