@@ -84,10 +84,7 @@ def check(value):
     if spec.get("cmds") is not None:
         out["cmds"] = _strings(spec["cmds"], "spec.cmds")
     if spec.get("launchApps") is not None:
-        out["launchApps"] = _strings(spec["launchApps"], "spec.launchApps", allow_empty_items=True)
-        for i, app in enumerate(out["launchApps"]):
-            if app:
-                _app_name(app, "spec.launchApps[%d]" % i)
+        out["launchApps"] = _launch_apps(spec["launchApps"], "spec.launchApps")
     configs = spec.get("configs")
     if configs is None:
         configs = []
@@ -128,6 +125,15 @@ def _app_name(value, where):
         raise ApplicationError("%s: %r is not an app name (letters, digits, '.', '_', '-')" % (where, value)) from None
 
 
+
+def _launch_apps(value, where):
+    """App names to launch, in order; an empty name is kept (sealer skips it)."""
+    names = _strings(value, where, allow_empty_items=True)
+    for i, app in enumerate(names):
+        if app:
+            _app_name(app, "%s[%d]" % (where, i))
+    return names
+
 def with_cluster_spec(application, spec):
     """The Application with the Cluster document's spec.cmd and spec.appNames over it (sealer
     ConstructApplication: cmds when not empty, appNames when given); None when neither says anything."""
@@ -135,10 +141,7 @@ def with_cluster_spec(application, spec):
     if spec.get("cmd"):
         out["cmds"] = _strings(spec["cmd"], "spec.cmd")
     if spec.get("appNames") is not None:
-        out["launchApps"] = _strings(spec["appNames"], "spec.appNames", allow_empty_items=True)
-        for i, app in enumerate(out["launchApps"]):
-            if app:
-                _app_name(app, "spec.appNames[%d]" % i)
+        out["launchApps"] = _launch_apps(spec["appNames"], "spec.appNames")
     if not application and not out["cmds"] and out["launchApps"] is None:
         return None
     return out

@@ -91,23 +91,31 @@ def configmap(name, value):
                        "data": {"value": value}})
 
 
+def install_cluster(state, work, release, group_vars="", **extra_env):
+    """run.yml from a work directory holding the fleet's Clusterfile and a link to playbooks/ (as a
+    user runs the recovery page), with HOME and the image store in it; returns the environment."""
+    shutil.copy(os.path.join(state["dir"], "Clusterfile"), os.path.join(work, "Clusterfile"))
+    os.symlink(os.path.join(ROOT, "playbooks"), os.path.join(work, "playbooks"))
+    if group_vars:
+        os.makedirs(os.path.join(work, "group_vars"))
+        with open(os.path.join(work, "group_vars", "all.yml"), "w", encoding="utf-8") as f:
+            f.write(group_vars)
+    env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
+               ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
+               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""), **extra_env)
+    build_image.build(release, env["SEAL_IMAGE_STORE"])
+    installed = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/run.yml"], cwd=work, env=env,
+                               capture_output=True, text=True, timeout=1200, check=False)
+    assert installed.returncode == 0, installed.stdout[-4000:]
+    return env
+
+
 @pytest.fixture(scope="module")
 def cluster():
     state = fleet.up(NAME, masters=3, nodes=1, cluster_image="k3s:" + RELEASE.split("+", 1)[0])
     work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
     try:
-        shutil.copy(os.path.join(state["dir"], "Clusterfile"), os.path.join(work, "Clusterfile"))
-        os.symlink(os.path.join(ROOT, "playbooks"), os.path.join(work, "playbooks"))
-        os.makedirs(os.path.join(work, "group_vars"))
-        with open(os.path.join(work, "group_vars", "all.yml"), "w", encoding="utf-8") as f:
-            f.write("seal_etcd_snapshot_schedule_cron: '@every 15s'\nseal_etcd_snapshot_retention: 2\n")
-        env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-                   PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""))
-        build_image.build(RELEASE, env["SEAL_IMAGE_STORE"])
-        installed = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/run.yml"], cwd=work, env=env,
-                                   capture_output=True, text=True, timeout=1200, check=False)
-        assert installed.returncode == 0, installed.stdout[-4000:]
+        env = install_cluster(state, work, RELEASE, "seal_etcd_snapshot_schedule_cron: '@every 15s'\nseal_etcd_snapshot_retention: 2\n")
         yield Fleet(state, work, env)
     finally:
         fleet.down(NAME)

@@ -19,9 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_recovery import RECAP, configmap, page_blocks, ssh  # noqa: E402  pylint: disable=wrong-import-position
+from test_recovery import RECAP, configmap, install_cluster, page_blocks, ssh  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_RECOVERY_SQLITE_FLEET", "itsql")
@@ -33,15 +32,7 @@ def cluster():
     state = fleet.up(NAME, masters=1, nodes=1, cluster_image="k3s:" + RELEASE.split("+", 1)[0])
     work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
     try:
-        shutil.copy(os.path.join(state["dir"], "Clusterfile"), os.path.join(work, "Clusterfile"))
-        os.symlink(os.path.join(ROOT, "playbooks"), os.path.join(work, "playbooks"))
-        env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, CLUSTER=NAME,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-                   PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""))
-        build_image.build(RELEASE, env["SEAL_IMAGE_STORE"])
-        installed = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/run.yml"], cwd=work, env=env,
-                                   capture_output=True, text=True, timeout=1200, check=False)
-        assert installed.returncode == 0, installed.stdout[-4000:]
+        env = install_cluster(state, work, RELEASE, CLUSTER=NAME)
         yield state, work, env
     finally:
         fleet.down(NAME)
