@@ -125,7 +125,6 @@ def _app_name(value, where):
         raise ApplicationError("%s: %r is not an app name (letters, digits, '.', '_', '-')" % (where, value)) from None
 
 
-
 def _launch_apps(value, where):
     """App names to launch, in order; an empty name is kept (sealer skips it)."""
     names = _strings(value, where, allow_empty_items=True)
