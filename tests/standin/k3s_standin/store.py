@@ -6,6 +6,7 @@ k3s's /bootstrap/<token-hash> for the encrypted bootstrap data."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -64,24 +65,29 @@ class SQLiteStore:
                 (len(prefix), prefix)).fetchall()
         return [(r[0], bytes(r[1]), r[2]) for r in rows]
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """BEGIN IMMEDIATE; COMMIT when the block leaves (a return included), ROLLBACK when it raises."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def create(self, key: str, value: bytes) -> int:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 if self._db.execute("SELECT 1 FROM kine WHERE name = ?", (key,)).fetchone():
                     raise Conflict(key)
                 rev = self._next_rev()
                 self._db.execute("INSERT INTO kine VALUES (?, ?, ?, ?)", (key, value, rev, rev))
-                self._db.execute("COMMIT")
                 return rev
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def update(self, key: str, value: bytes, expected_rev: int | None) -> int:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 row = self._db.execute("SELECT mod_revision FROM kine WHERE name = ?", (key,)).fetchone()
                 if expected_rev is not None and (row is None or row[0] != expected_rev):
                     raise Conflict(key)
@@ -90,32 +96,22 @@ class SQLiteStore:
                     self._db.execute("UPDATE kine SET value = ?, mod_revision = ? WHERE name = ?", (value, rev, key))
                 else:
                     self._db.execute("INSERT INTO kine VALUES (?, ?, ?, ?)", (key, value, rev, rev))
-                self._db.execute("COMMIT")
                 return rev
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def put(self, key: str, value: bytes) -> int:
         return self.update(key, value, None)
 
     def delete(self, key: str, expected_rev: int | None = None) -> bool:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 row = self._db.execute("SELECT mod_revision FROM kine WHERE name = ?", (key,)).fetchone()
                 if row is None:
-                    self._db.execute("COMMIT")
                     return False
                 if expected_rev is not None and row[0] != expected_rev:
                     raise Conflict(key)
                 self._next_rev()
                 self._db.execute("DELETE FROM kine WHERE name = ?", (key,))
-                self._db.execute("COMMIT")
                 return True
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         self._db.close()

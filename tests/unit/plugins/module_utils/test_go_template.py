@@ -8,22 +8,17 @@ from ansible_collections.seal.cluster.plugins.module_utils import _go_template a
 # pkg/env/env_test.go Test_processor_RenderAll with {PodCIDR: 100.64.0.0/10, SvcCIDR: 10.96.0.0/16};
 # the expected text is pkg/env/test/template/kubeadm.yaml, the file that test writes (without the
 # licence header a licence tool added to the committed copy).
-KUBEADM_TMPL = (
+KUBEADM_HEAD = (
     "apiVersion: kubeadm.k8s.io/v1beta3\n"
     "kind: ClusterConfiguration\n"
     "kubernetesVersion: v1.19.8\n"
     'controlPlaneEndpoint: "apiserver.cluster.local:6443"\n'
     "imageRepository: sea.hub:5000/library\n"
-    "networking:\n"
+    "networking:\n")
+KUBEADM_TMPL = KUBEADM_HEAD + (
     "  podSubnet: {{ .PodCIDR }}\n"
     "  serviceSubnet: {{ .SvcCIDR }}")
-KUBEADM_YAML = (
-    "apiVersion: kubeadm.k8s.io/v1beta3\n"
-    "kind: ClusterConfiguration\n"
-    "kubernetesVersion: v1.19.8\n"
-    'controlPlaneEndpoint: "apiserver.cluster.local:6443"\n'
-    "imageRepository: sea.hub:5000/library\n"
-    "networking:\n"
+KUBEADM_YAML = KUBEADM_HEAD + (
     "  podSubnet: 100.64.0.0/10\n"
     "  serviceSubnet: 10.96.0.0/16")
 
