@@ -133,6 +133,7 @@ def _launch_apps(value, where):
             _app_name(app, "%s[%d]" % (where, i))
     return names
 
+
 def with_cluster_spec(application, spec):
     """The Application with the Cluster document's spec.cmd and spec.appNames over it (sealer
     ConstructApplication: cmds when not empty, appNames when given); None when neither says anything."""

@@ -120,18 +120,33 @@ class NodeAgent:
         # the file was written for the same --server URL, in random order (rand.Shuffle; the
         # first is the current server); the configured server is added last when not among them.
         self.server_url = self.servers[0]
+        # lb.ServerAddresses: what the file holds, the set an Update is compared with (servers.go setServers)
+        self.lb_addresses = {self.server_url[8:]}
         self.lb_file = os.path.join(self.agent_dir, "etc", "k3s-agent-load-balancer.json")
-        if not is_server and os.path.exists(self.lb_file):
-            try:
-                saved = json.load(open(self.lb_file, encoding="utf-8"))
-            except ValueError:
-                saved = {}
-            if isinstance(saved, dict) and saved.get("ServerURL") == self.server_url:
-                known = list(dict.fromkeys(f"https://{a}" for a in saved.get("ServerAddresses") or []))
-                random.shuffle(known)
-                self.servers = list(dict.fromkeys(known + self.servers))
-                util.info(f"Running load balancer k3s-agent-load-balancer 127.0.0.1:"
-                          f"{self.opts.get('lb-server-port', 6444)} -> {[s[8:] for s in self.servers]}")
+        if not is_server:
+            self._load_lb_file()
+
+    def _load_lb_file(self) -> None:
+        """loadbalancer.go New -> updateConfig: the saved servers when the file was written for
+        this --server URL, else the file (re)written with the configured server alone."""
+        try:
+            saved = json.load(open(self.lb_file, encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        if not isinstance(saved, dict) or saved.get("ServerURL") != self.server_url:
+            self._write_lb_file(sorted(self.lb_addresses))
+            return
+        known = list(dict.fromkeys(f"https://{a}" for a in saved.get("ServerAddresses") or []))
+        if known:
+            self.lb_addresses = {u[8:] for u in known}
+        random.shuffle(known)
+        self.servers = list(dict.fromkeys(known + self.servers))
+        util.info(f"Running load balancer k3s-agent-load-balancer 127.0.0.1:"
+                  f"{self.opts.get('lb-server-port', 6444)} -> {[s[8:] for s in self.servers]}")
+
+    def _write_lb_file(self, addresses: list[str]) -> None:
+        util.write_file(self.lb_file, json.dumps({"ServerURL": self.server_url, "ServerAddresses": addresses},
+                                                 indent=2), 0o600)
 
     def _dial(self) -> str:
         """The load balancer's dialContext: the current server if a TCP connection to it opens,
@@ -197,28 +212,27 @@ class NodeAgent:
 
     def _learn_servers(self, url: str) -> None:
         """k3s's agent tunnel watches the apiserver endpoints and calls the load balancer's
-        Update (pkg/agent/tunnel/tunnel.go, loadbalancer.go Update -> writeConfig): the server
-        list becomes those addresses, the configured server kept last as the default."""
+        Update (pkg/agent/tunnel/tunnel.go; loadbalancer.go Update -> setServers -> writeConfig):
+        when the set of addresses differs from the one the balancer holds (the saved file's, read
+        at start), the server list becomes those addresses, the configured server kept last as the
+        fallback, and the file is rewritten without it unless the endpoints name it."""
         if self.is_server:
             return
         try:
             _, body, _ = client.request(url + "/v1-k3s/apiservers", ctx=client.context(self.ca),
                                         headers={"Authorization": self.tok.auth_header()}, timeout=5)
-            addrs = json.loads(body)
+            addrs = list(dict.fromkeys(json.loads(body)))
         except (client.HTTPFailure, ValueError):
             return
+        if not addrs or set(addrs) == self.lb_addresses:
+            return
+        self.lb_addresses = set(addrs)
         current = self.servers[0]
         servers = [f"https://{a}" for a in addrs]
         servers = ([current] if current in servers else []) + [u for u in servers if u != current]
-        servers = list(dict.fromkeys(servers + [self.server_url]))
-        if servers == self.servers and os.path.exists(self.lb_file):
-            return
-        self.servers = servers
-        util.info(f"Updating load balancer k3s-agent-load-balancer server addresses -> {[u[8:] for u in servers]}")
-        util.write_file(self.lb_file, json.dumps({"ServerURL": self.server_url,
-                                                  "ServerAddresses": [u[8:] for u in servers if u != self.server_url
-                                                                      or u in [f"https://{a}" for a in addrs]]},
-                                                 indent=2), 0o600)
+        self.servers = list(dict.fromkeys(servers + [self.server_url]))
+        util.info(f"Updating load balancer k3s-agent-load-balancer server addresses -> {[u[8:] for u in self.servers]}")
+        self._write_lb_file(sorted(addrs))
 
     def api(self, method: str, path: str, body=None, ctype="application/json"):
         last = None
