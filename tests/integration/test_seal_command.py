@@ -305,14 +305,15 @@ def _rows(frame):
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_4b_live_view_in_a_terminal_names_the_slowed_host(env):
-    """A converging seal run in tmux with n1 slowed on purpose (every module it runs starts 2 s
-    late): successive frames name n1 as the slow host, and the done/total counts advance to
+    """A converging seal run in tmux with n1 slowed on purpose (every module it runs starts 3 s
+    late, a second past the view's SLOW_AFTER, so that 0.3 s frames catch it even where the
+    module itself is quick, as in a no-op join): successive frames name n1 as the slow host, and the done/total counts advance to
     totals that match the Clusterfile."""
     e = env
     fleet.podman("exec", "-i", e.n1["name"], "sh", "-c", "cat > %s && chmod 755 %s" % (SLOW_HOOK, SLOW_HOOK),
-                 stdin='#!/bin/sh\nsleep 2\nexec /usr/bin/python3.11 "$@"\n')
+                 stdin='#!/bin/sh\nsleep 3\nexec /usr/bin/python3.11 "$@"\n')
     try:
-        assert e.ssh(e.n1, "head -2 %s" % SLOW_HOOK).splitlines()[1] == "sleep 2"
+        assert e.ssh(e.n1, "head -2 %s" % SLOW_HOOK).splitlines()[1] == "sleep 3"
         rc, frames = _frames_in_tmux(e, [os.path.join(ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters",
                                          e.master["ip"], "--nodes", "%s,%s" % (e.n1["ip"], e.n2["ip"]),
                                          "--passwd-file", e.pwfile, "--cluster", CLUSTER], "seal-live-%s" % NAME)
