@@ -36,7 +36,6 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_store import S
 
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_APPS_FLEET", "apps")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 FILES = {
     "web.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: seal-apps}\n---\n"
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: seal-apps}\ndata: {greeting: hello}\n",
@@ -163,7 +162,7 @@ def test_the_second_run_changes_nothing(cluster):
     master = state["nodes"][0]["ip"]
     again = play(state, env, "-e", "image=app:v1")
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed.get(master) == 0 and all(n == 0 for n in changed.values()), changed
     assert len(ssh(state, master, "cat /root/seal-app-hello").splitlines()) == 1  # the shell app ran once
 
@@ -205,6 +204,6 @@ def test_the_run_after_a_removal_changes_nothing(cluster):
     master = state["nodes"][0]["ip"]
     again = play(state, env, "-e", "image=app:v2", clusterfile="Clusterfile-apps")
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed.get(master) == 0 and all(n == 0 for n in changed.values()), changed
     assert len(ssh(state, master, "cat /root/seal-app-tool").splitlines()) == 2  # APPCMDS ran once

@@ -20,7 +20,6 @@ import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_BARE_FLEET", "bare")
 BARE = ["ansible-playbook", "playbooks/run.yml", "-e", "image=k3s:v1.25.3"]
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 
 
 def git(repo, *argv):
@@ -78,7 +77,7 @@ def test_bare_command_installs_the_demo_cluster_then_changes_nothing(repo):
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     state = repo["state"]
     ips = sorted(n["ip"] for n in state["nodes"])
-    assert sorted(host for host, _ in RECAP.findall(first.stdout) if host != "localhost") == ips
+    assert sorted(host for host, _ in fleet.RECAP.findall(first.stdout) if host != "localhost") == ips
     master = next(n for n in state["nodes"] if n["role"] == "master")
     nodes = subprocess.run(fleet.ssh_argv(master["ip"], state["key"]) + ["k3s", "kubectl", "get", "nodes", "--no-headers"],
                            capture_output=True, text=True, timeout=60, check=True).stdout
@@ -89,7 +88,7 @@ def test_bare_command_installs_the_demo_cluster_then_changes_nothing(repo):
 
     second = bare(repo)
     assert second.returncode == 0, second.stdout[-4000:]
-    changed = dict(RECAP.findall(second.stdout))
+    changed = dict(fleet.RECAP.findall(second.stdout))
     assert set(changed) == set(ips) | {"localhost"} and set(changed.values()) == {"0"}, changed
 
 

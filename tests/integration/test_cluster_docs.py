@@ -32,7 +32,6 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_store import S
 
 NAME = fleet.name_from_env("SEAL_CLUSTER_DOCS_FLEET", "itdocs")
 VERSION = "v1.25.3+k3s1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 MARKERS = "/var/lib/seal-test-plugins"
 RENAMED = {"master": "docs-master-renamed", "other": "docs-other-renamed"}
 IMAGE_PLUGIN = """apiVersion: sealer.io/v1
@@ -159,7 +158,7 @@ def play(env, clusterfile, playbook="run.yml"):
 
 def changes(proc):
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    return {host: int(n) for host, n in RECAP.findall(proc.stdout)}
+    return fleet.changed_by_host(proc.stdout)
 
 
 def test_env_config_and_plugins(cluster):

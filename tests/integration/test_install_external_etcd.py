@@ -11,7 +11,6 @@ before and after the move is the Molecule lifecycle scenario's (one fleet each, 
 steps)."""
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,6 @@ import build_image  # noqa: E402  pylint: disable=wrong-import-position
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_EXTERNAL_ETCD_FLEET", "itext")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 CURRENT = "v1.33.5+k3s1"
 TLS_ETCD = "/var/lib/rancher/k3s/server/tls/etcd"
 
@@ -68,7 +66,7 @@ def run(env, state, extra, playbook="run.yml", inventory=None, *args):
 
 def unchanged(proc):
     assert proc.returncode == 0, proc.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(proc.stdout)}
+    changed = fleet.changed_by_host(proc.stdout)
     assert changed and all(n == 0 for n in changed.values()), changed
 
 
@@ -99,7 +97,7 @@ def test_servers_share_the_external_etcd_and_secrets_stay_out_of_output(cluster)
     assert "present" in keys
     second = run(env, state, extra)
     assert second.returncode == 0, second.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(second.stdout)}
+    changed = fleet.changed_by_host(second.stdout)
     assert changed and all(n == 0 for n in changed.values()), changed
 
 

@@ -35,7 +35,6 @@ import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_RECOVERY_FLEET", "itrec")
 RELEASE = "v1.33.5+k3s1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 BLOCK = re.compile(r"^```sh recovery-test=(\S+)\n(.*?)^```", re.M | re.S)
 SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 
@@ -203,5 +202,5 @@ def test_lost_controller_token_comes_back_and_run_changes_nothing(cluster):
     assert done.returncode == 0, done.stdout[-4000:]
     assert open(path, encoding="utf-8").read().strip().rsplit(":", 1)[-1] == before.strip().rsplit(":", 1)[-1]
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-    changed = {host: int(n) for host, n in RECAP.findall(done.stdout)}
+    changed = fleet.changed_by_host(done.stdout)
     assert changed and all(n == 0 for host, n in changed.items() if host != "localhost"), changed

@@ -7,7 +7,6 @@ implements is refused on the controller, naming the image and the runtime, befor
 read or changed."""
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,6 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_build import B
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
 
 NAME = fleet.name_from_env("SEAL_FAKE_RUNTIME_FLEET", "fakert")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 RUNTIME_LABEL = 'LABEL cluster.alpha.sealer.io/cluster-runtime-type="%s"'
 MARKERS = "/var/lib/seal-fake"
 
@@ -123,7 +121,7 @@ def test_run_and_reset_through_the_fake_runtime(cluster):
 
     second = play(state, env, "run.yml")
     assert second.returncode == 0, second.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(second.stdout)}
+    changed = fleet.changed_by_host(second.stdout)
     assert set(changed) >= {master, node} and all(n == 0 for n in changed.values()), changed
 
     reset = play(state, env, "reset.yml")

@@ -17,7 +17,6 @@ The fleet's name: $SEAL_SCALE_FLEET (default scale)."""
 import datetime
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,6 @@ import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_SCALE_FLEET", "scale")
 VERSION = "v1.25.3+k3s1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 DB = "/var/lib/rancher/k3s/server/db"
 LB_FILE = "/var/lib/rancher/k3s/agent/etc/k3s-agent-load-balancer.json"
 pytestmark = pytest.mark.fleet
@@ -127,7 +125,7 @@ def test_2_apply_scales_to_three_masters_keeping_the_ca_and_the_objects(cluster)
     # a second apply changes nothing
     again = c.play("apply.yml", c.clusterfile(3))
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed and all(n == 0 for n in changed.values()), changed
 
 
