@@ -142,7 +142,19 @@ class TokenService:
         self.server.shutdown()
 
 
-class Registry:
+class _RegistryProcess:
+    """A distribution registry process on loopback."""
+
+    def __init__(self, workdir, config_for, ready):
+        self.port, self.proc = _serve(workdir, config_for, ready)
+        self.host = "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Registry(_RegistryProcess):
     def __init__(self, workdir, auth="htpasswd"):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
@@ -193,17 +205,15 @@ auth:
                 pass
             return False
 
-        self.port, self.proc = _serve(workdir, config_for, ready)
-        self.host = "127.0.0.1:%d" % self.port
+        super().__init__(workdir, config_for, ready)
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        super().stop()
         if self.tokens:
             self.tokens.stop()
 
 
-class PlainRegistry:
+class PlainRegistry(_RegistryProcess):
     """A distribution registry on loopback over plain HTTP, serving an existing storage directory
     (for example the registry/ of an extracted cluster image), read-only."""
 
@@ -224,9 +234,4 @@ http: {{addr: 127.0.0.1:{port}}}
             except OSError:
                 return False
 
-        self.port, self.proc = _serve(workdir, config_for, ready)
-        self.host = "127.0.0.1:%d" % self.port
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        super().__init__(workdir, config_for, ready)
