@@ -8,14 +8,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_BARE_FLEET", "bare")

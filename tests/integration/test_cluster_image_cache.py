@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
@@ -20,7 +19,6 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_store import S
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAY = """

@@ -4,14 +4,12 @@ a wrong password and a tampered blob are refused, credentials stay out of the ou
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAY = """

@@ -7,15 +7,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 from test_runtime_seam import build_image, fake_runtime_env  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
@@ -24,8 +23,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEAL_IMAGE = os.path.join(ROOT, ".venv", "bin", "seal-image")
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
 import build as standin_build  # noqa: E402  pylint: disable=wrong-import-position
 import make_rootfs  # noqa: E402  pylint: disable=wrong-import-position
 import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position

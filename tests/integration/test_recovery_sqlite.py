@@ -9,18 +9,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_recovery import configmap, install_cluster, page_blocks, ssh  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
+from test_recovery import configmap, install_cluster, page_blocks, ssh
 
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_RECOVERY_SQLITE_FLEET", "itsql")

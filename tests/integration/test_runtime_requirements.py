@@ -13,7 +13,6 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 CORE = next(line.strip() for line in open(os.path.join(ROOT, "requirements-dev.txt"), encoding="utf-8")

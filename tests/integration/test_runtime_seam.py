@@ -9,16 +9,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 import make_rootfs  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402

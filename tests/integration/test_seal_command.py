@@ -18,7 +18,6 @@ import shlex
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import termios
 import time
@@ -28,7 +27,6 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
 import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_COMMAND_FLEET", "sealcmd")
