@@ -21,14 +21,15 @@ import tempfile
 
 import pytest
 
+import build_image
+from k3s_standin import crdschema
+import fleet
+from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
+from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-from k3s_standin import crdschema  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
 
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_APPS_FLEET", "apps")

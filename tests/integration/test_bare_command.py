@@ -12,9 +12,10 @@ import tempfile
 
 import pytest
 
+import fleet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_BARE_FLEET", "bare")
 BARE = ["ansible-playbook", "playbooks/run.yml", "-e", "image=k3s:v1.25.3"]

@@ -19,12 +19,13 @@ import tempfile
 import pytest
 import yaml
 
+import fleet
+import make_rootfs
+from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-import make_rootfs  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
 
 NAME = fleet.name_from_env("SEAL_CLUSTER_DOCS_FLEET", "itdocs")
 VERSION = "v1.25.3+k3s1"

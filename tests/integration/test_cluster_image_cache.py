@@ -17,9 +17,10 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_cache import I
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
+import registry_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAY = """
 - hosts: localhost

@@ -8,10 +8,11 @@ import tempfile
 
 import pytest
 
+import registry_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEAL_IMAGE = os.path.join(ROOT, ".venv", "bin", "seal-image")
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def seal_image(*argv, store, stdin=None, env=None):

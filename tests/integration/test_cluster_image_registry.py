@@ -8,9 +8,10 @@ import tempfile
 
 import pytest
 
+import registry_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAY = """
 - hosts: localhost

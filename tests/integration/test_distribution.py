@@ -11,10 +11,11 @@ import tempfile
 
 import pytest
 
+import fleet
+from test_runtime_seam import build_image, fake_runtime_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_runtime_seam import build_image, fake_runtime_env  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_DIST_FLEET", "dist")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", re.M)

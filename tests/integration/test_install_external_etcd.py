@@ -16,10 +16,11 @@ import tempfile
 
 import pytest
 
+import build_image
+import fleet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_EXTERNAL_ETCD_FLEET", "itext")
 CURRENT = "v1.33.5+k3s1"

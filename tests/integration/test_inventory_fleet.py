@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+import fleet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
 NAME = fleet.name_from_env("SEAL_INVENTORY_FLEET", "itinv")

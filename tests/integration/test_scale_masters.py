@@ -24,10 +24,11 @@ import time
 
 import pytest
 
+import build_image
+import fleet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_SCALE_FLEET", "scale")
 VERSION = "v1.25.3+k3s1"

@@ -25,9 +25,10 @@ import time
 import pytest
 import yaml
 
+import fleet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = fleet.name_from_env("SEAL_COMMAND_FLEET", "sealcmd")
 CLUSTER = "sc1"
