@@ -5,6 +5,7 @@ group calls for, with the join plan the fake runtime made; a second run changes 
 reset.yml (the markers and the runtime-agnostic parts are gone). An image whose runtime no role
 implements is refused on the controller, naming the image and the runtime, before any host is
 read or changed."""
+import contextlib
 import json
 import os
 import shutil
@@ -58,18 +59,24 @@ def fake_runtime_env(work):
     return env
 
 
+@contextlib.contextmanager
+def fake_runtime_fleet(name, nodes):
+    """A fleet of one master and `nodes` nodes for image fake:v1, and fake_runtime_env in a work directory of its own."""
+    work = tempfile.mkdtemp(prefix=f"seal-{name}-")
+    state = fleet.up(name, masters=1, nodes=nodes, cluster_image="fake:v1")
+    try:
+        yield state, fake_runtime_env(work)
+    finally:
+        fleet.down(name)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
-    state = fleet.up(NAME, masters=1, nodes=1, cluster_image="fake:v1")
-    try:
-        env = fake_runtime_env(work)
+    with fake_runtime_fleet(NAME, nodes=1) as (state, env):
         digests = {"fake": build_image(env["SEAL_IMAGE_STORE"], "fake", "fake:v1"),
                    "k0s": build_image(env["SEAL_IMAGE_STORE"], "k0s", "k0s:v1")}
         yield state, env, digests
-    finally:
-        fleet.down(NAME)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def play(state, env, playbook, *extra):
