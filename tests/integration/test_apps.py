@@ -28,9 +28,6 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_build import B
 from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_APPS_FLEET", "apps")
 FILES = {
@@ -81,9 +78,9 @@ def ssh(state, ip, command):
 
 
 def play(state, env, *extra, clusterfile="Clusterfile"):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
+    return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i",
                            os.path.join(state["dir"], clusterfile), "playbooks/run.yml", *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+                          cwd=fleet.ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +90,7 @@ def cluster():
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                   ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
         build_image.build("v1.25.3+k3s1", env["SEAL_IMAGE_STORE"])
         installed = play(state, env)
         assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-2000:]

@@ -19,9 +19,6 @@ import pytest
 import build_image
 import fleet
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
 NAME = fleet.name_from_env("SEAL_EXTERNAL_ETCD_FLEET", "itext")
 CURRENT = "v1.33.5+k3s1"
 TLS_ETCD = "/var/lib/rancher/k3s/server/tls/etcd"
@@ -48,7 +45,7 @@ def cluster():
         with open(extra, "w", encoding="utf-8") as f:
             json.dump({"seal_k3s_secret_config": {"datastore-endpoint": endpoint}}, f)
         env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                   ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
         build_image.build(CURRENT, env["SEAL_IMAGE_STORE"])
         yield state, env, extra, endpoint, work
     finally:
@@ -56,10 +53,10 @@ def cluster():
 
 
 def run(env, state, extra, playbook="run.yml", inventory=None, *args):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i",
+    return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i",
                            inventory or os.path.join(state["dir"], "Clusterfile"), "playbooks/" + playbook,
                            *(["-e", "@" + extra] if extra else []), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+                          cwd=fleet.ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def unchanged(proc):

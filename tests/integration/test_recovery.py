@@ -28,9 +28,6 @@ import pytest
 import build_image
 import fleet
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
 NAME = fleet.name_from_env("SEAL_RECOVERY_FLEET", "itrec")
 RELEASE = "v1.33.5+k3s1"
 BLOCK = re.compile(r"^```sh recovery-test=(\S+)\n(.*?)^```", re.M | re.S)
@@ -38,7 +35,7 @@ SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 
 
 def page_blocks():
-    with open(os.path.join(ROOT, "docs", "recovery.md"), encoding="utf-8") as f:
+    with open(os.path.join(fleet.ROOT, "docs", "recovery.md"), encoding="utf-8") as f:
         return dict(BLOCK.findall(f.read()))
 
 
@@ -92,14 +89,14 @@ def install_cluster(state, work, release, group_vars="", **extra_env):
     """run.yml from a work directory holding the fleet's Clusterfile and a link to playbooks/ (as a
     user runs the recovery page), with HOME and the image store in it; returns the environment."""
     shutil.copy(os.path.join(state["dir"], "Clusterfile"), os.path.join(work, "Clusterfile"))
-    os.symlink(os.path.join(ROOT, "playbooks"), os.path.join(work, "playbooks"))
+    os.symlink(os.path.join(fleet.ROOT, "playbooks"), os.path.join(work, "playbooks"))
     if group_vars:
         os.makedirs(os.path.join(work, "group_vars"))
         with open(os.path.join(work, "group_vars", "all.yml"), "w", encoding="utf-8") as f:
             f.write(group_vars)
     env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
-               ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""), **extra_env)
+               ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"),
+               PATH=os.path.join(fleet.ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""), **extra_env)
     build_image.build(release, env["SEAL_IMAGE_STORE"])
     installed = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/run.yml"], cwd=work, env=env,
                                capture_output=True, text=True, timeout=1200, check=False)

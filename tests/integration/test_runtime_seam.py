@@ -19,9 +19,6 @@ import make_rootfs
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
 NAME = fleet.name_from_env("SEAL_FAKE_RUNTIME_FLEET", "fakert")
 RUNTIME_LABEL = 'LABEL cluster.alpha.sealer.io/cluster-runtime-type="%s"'
 MARKERS = "/var/lib/seal-fake"
@@ -54,8 +51,8 @@ def fake_runtime_env(work):
     """ansible-playbook's environment: a store and HOME in work, the fake runtime on the roles path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "tests", "runtimes"))
+               ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=os.path.join(fleet.ROOT, "tests", "runtimes"))
     return env
 
 
@@ -80,9 +77,9 @@ def cluster():
 
 
 def play(state, env, playbook, *extra):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
+    return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i",
                            os.path.join(state["dir"], "Clusterfile"), "playbooks/" + playbook, *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+                          cwd=fleet.ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def markers(state, ip):

@@ -27,9 +27,6 @@ import pytest
 import build_image
 import fleet
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-
 NAME = fleet.name_from_env("SEAL_SCALE_FLEET", "scale")
 VERSION = "v1.25.3+k3s1"
 DB = "/var/lib/rancher/k3s/server/db"
@@ -44,7 +41,7 @@ class Cluster:
         self.node = next(n for n in state["nodes"] if n["role"] == "node")
         self.env = dict({k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},
                         SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                        ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                        ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
 
     def ssh(self, host, command, check=True):
         return subprocess.run(fleet.ssh_argv(host["ip"], self.state["key"]) + [command], capture_output=True,
@@ -56,8 +53,8 @@ class Cluster:
         return path
 
     def play(self, playbook, inventory, *extra):
-        return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory,
-                               "playbooks/" + playbook, *extra], cwd=ROOT, env=self.env, capture_output=True,
+        return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory,
+                               "playbooks/" + playbook, *extra], cwd=fleet.ROOT, env=self.env, capture_output=True,
                               text=True, timeout=900, check=False)
 
     def nodes(self, via):
