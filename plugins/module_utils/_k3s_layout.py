@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.seal.cluster.plugins.module_utils._systemd import UNIT_DIR
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import UNIT_DIR, Runner
 
 BIN_DIR = "/usr/local/bin"
 K3S_BIN = BIN_DIR + "/k3s"
@@ -47,6 +47,17 @@ class Layout:
 
     def env_path(self, role):
         return self.path(env_path(role))
+
+
+class HostManager:
+    """A module's work on this host's k3s; `host` and `runner` let tests point it at a temporary root."""
+
+    def __init__(self, module, host=None, runner=None):
+        self.module = module
+        self.p = module.params
+        self.check = module.check_mode
+        self.host = host or Layout()
+        self.runner = runner or Runner(module)
 
 
 def service_name(role):

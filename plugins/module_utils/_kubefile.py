@@ -76,11 +76,15 @@ def substitute(text, args, where):
     return _VAR.sub(repl, text)
 
 
-def _pairs(rest, where, keyword):
+def _shell_words(rest, where, keyword):
     try:
-        words = shlex.split(rest)
+        return shlex.split(rest)
     except ValueError as exc:
         raise KubefileError("%s: %s: %s" % (where, keyword, exc)) from exc
+
+
+def _pairs(rest, where, keyword):
+    words = _shell_words(rest, where, keyword)
     pairs = []
     for word in words:
         if "=" not in word:
@@ -243,10 +247,7 @@ def _cmds(rest, where):
 
 
 def _copy_args(keyword, rest, where):
-    try:
-        words = shlex.split(rest)
-    except ValueError as exc:
-        raise KubefileError("%s: %s: %s" % (where, keyword, exc)) from exc
+    words = _shell_words(rest, where, keyword)
     if keyword == "FROM":
         if len(words) != 1:
             raise KubefileError("%s: FROM takes one image (or scratch), got %r" % (where, rest))

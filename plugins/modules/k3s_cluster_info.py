@@ -19,6 +19,7 @@ description:
 extends_documentation_fragment:
   - seal.cluster.attributes
   - seal.cluster.attributes.info_module
+  - seal.cluster.kubeconfig
 options:
   record:
     description:
@@ -26,10 +27,6 @@ options:
       - Read as untrusted data - at most 1 MiB, a regular file, every field type-checked - and an
         error names the file.
     type: path
-  kubeconfig:
-    description: Kubeconfig of the server.
-    type: path
-    default: /etc/rancher/k3s/k3s.yaml
 author:
   - seal.cluster developers (@seal-cluster)
 """

@@ -103,18 +103,14 @@ from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import read_text, remove_path, write_atomic
-from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner, Systemd, SystemdError
+from ansible_collections.seal.cluster.plugins.module_utils._systemd import Systemd, SystemdError
 
 SERVICE = layout.service_name("server")
 
 
-class ClusterReset:
+class ClusterReset(layout.HostManager):
     def __init__(self, module, host=None, runner=None):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        self.host = host or layout.Layout()
-        self.runner = runner or Runner(module)
+        super().__init__(module, host, runner)
         self.systemd = Systemd(self.runner)
         self.node = names.node_name(k3s_host.config_value(self.host.config, "node-name"))
 

@@ -117,16 +117,11 @@ from ansible_collections.seal.cluster.plugins.module_utils import _k3s_snapshot 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 from ansible_collections.seal.cluster.plugins.module_utils._files import list_dir, remove_path, sha256_file
-from ansible_collections.seal.cluster.plugins.module_utils._systemd import Runner
 
 
-class Snapshots:
+class Snapshots(layout.HostManager):
     def __init__(self, module, host=None, runner=None):
-        self.module = module
-        self.p = module.params
-        self.check = module.check_mode
-        self.host = host or layout.Layout()
-        self.runner = runner or Runner(module)
+        super().__init__(module, host, runner)
         configured = k3s_host.config_value(self.host.config, "etcd-snapshot-dir")
         self.dir = snap.snapshot_dir(self.p["data_dir"], configured)
         self.sqlite = snap.sqlite_data(self.p["data_dir"])

@@ -26,6 +26,7 @@ description:
     (its pods cannot terminate); it is cordoned and deleted with a warning.
 extends_documentation_fragment:
   - seal.cluster.attributes
+  - seal.cluster.kubeconfig
 options:
   name:
     description: Node name (a DNS-1123 subdomain, as Kubernetes requires).
@@ -76,10 +77,6 @@ options:
         or connected to, the address the Node reports.
     type: bool
     default: true
-  kubeconfig:
-    description: Kubeconfig of the server.
-    type: path
-    default: /etc/rancher/k3s/k3s.yaml
 attributes:
   check_mode:
     support: partial

@@ -19,6 +19,7 @@ description:
     module manages are recorded in the node annotations C(seal.cluster/labels) and C(seal.cluster/taints)).
 extends_documentation_fragment:
   - seal.cluster.attributes
+  - seal.cluster.kubeconfig
 options:
   nodes:
     description: The nodes of the cluster, each found by O(nodes[].name) or else by O(nodes[].address).
@@ -56,10 +57,6 @@ options:
     description: Seconds to wait for the API and the nodes.
     type: int
     default: 300
-  kubeconfig:
-    description: Kubeconfig of the server.
-    type: path
-    default: /etc/rancher/k3s/k3s.yaml
 attributes:
   check_mode:
     support: partial

@@ -58,6 +58,7 @@ class FleetError(RuntimeError):
 
 
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?")
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 
 
 def prefixed(name: str) -> str:
@@ -70,6 +71,11 @@ def prefixed(name: str) -> str:
         raise ValueError(f"$SEAL_FLEET_PREFIX={prefix!r} + {name!r} is not a fleet name (lowercase letters, digits and '-', "
                          "at most 32, starting and ending with a letter or digit)")
     return prefix + name
+
+
+def changed_by_host(recap: str) -> dict[str, int]:
+    """Each host's changed count in a playbook's PLAY RECAP, for hosts with none unreachable or failed."""
+    return {host: int(n) for host, n in RECAP.findall(recap)}
 
 
 def name_from_env(variable: str, default: str) -> str:

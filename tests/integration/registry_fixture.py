@@ -44,6 +44,47 @@ def _free_port():
         return s.getsockname()[1]
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - seal.cluster.cluster_image:
+%s      register: result
+    - ansible.builtin.copy:
+        content: "{{ result | to_json }}"
+        dest: "{{ lookup('env', 'OUT') }}"
+        mode: "0600"
+"""
+
+
+def write_cluster_image_play(path, options):
+    """A localhost play at path: seal.cluster.cluster_image with `options` (its YAML lines, indented
+    under the task), the module's result written as JSON to $OUT."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(PLAY % options)
+
+
+def run_cluster_image_play(work, play, variables, timeout):
+    """ansible-playbook on a play of write_cluster_image_play, with `variables` in its environment:
+    the process and the module's result (None where the play wrote none). The registry password
+    must not show in the output."""
+    out = os.path.join(work, "out.json")
+    if os.path.exists(out):
+        os.unlink(out)
+    env = dict(os.environ, OUT=out, ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"), **variables)
+    proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i", "localhost,", play], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert PASSWORD not in proc.stdout + proc.stderr
+    if not os.path.exists(out):
+        return proc, None
+    with open(out, encoding="utf-8") as f:
+        return proc, json.load(f)
+
+
 START_TIMEOUT = 60  # seconds for docker-registry to answer; the suite runs several test modules at once
 
 
@@ -142,7 +183,19 @@ class TokenService:
         self.server.shutdown()
 
 
-class Registry:
+class _RegistryProcess:
+    """A distribution registry process on loopback."""
+
+    def __init__(self, workdir, config_for, ready):
+        self.port, self.proc = _serve(workdir, config_for, ready)
+        self.host = "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Registry(_RegistryProcess):
     def __init__(self, workdir, auth="htpasswd"):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
@@ -193,17 +246,15 @@ auth:
                 pass
             return False
 
-        self.port, self.proc = _serve(workdir, config_for, ready)
-        self.host = "127.0.0.1:%d" % self.port
+        super().__init__(workdir, config_for, ready)
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        super().stop()
         if self.tokens:
             self.tokens.stop()
 
 
-class PlainRegistry:
+class PlainRegistry(_RegistryProcess):
     """A distribution registry on loopback over plain HTTP, serving an existing storage directory
     (for example the registry/ of an extracted cluster image), read-only."""
 
@@ -224,9 +275,4 @@ http: {{addr: 127.0.0.1:{port}}}
             except OSError:
                 return False
 
-        self.port, self.proc = _serve(workdir, config_for, ready)
-        self.host = "127.0.0.1:%d" % self.port
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        super().__init__(workdir, config_for, ready)

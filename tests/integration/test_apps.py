@@ -16,27 +16,20 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-from k3s_standin import crdschema  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
+import build_image
+from k3s_standin import crdschema
+import fleet
+from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
+from ansible_collections.seal.cluster.plugins.module_utils._image_rootfs import extract
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_APPS_FLEET", "apps")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 FILES = {
     "web.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: seal-apps}\n---\n"
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: seal-apps}\ndata: {greeting: hello}\n",
@@ -85,9 +78,9 @@ def ssh(state, ip, command):
 
 
 def play(state, env, *extra, clusterfile="Clusterfile"):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
+    return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i",
                            os.path.join(state["dir"], clusterfile), "playbooks/run.yml", *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+                          cwd=fleet.ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +90,7 @@ def cluster():
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                   ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
         build_image.build("v1.25.3+k3s1", env["SEAL_IMAGE_STORE"])
         installed = play(state, env)
         assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-2000:]
@@ -163,7 +156,7 @@ def test_the_second_run_changes_nothing(cluster):
     master = state["nodes"][0]["ip"]
     again = play(state, env, "-e", "image=app:v1")
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed.get(master) == 0 and all(n == 0 for n in changed.values()), changed
     assert len(ssh(state, master, "cat /root/seal-app-hello").splitlines()) == 1  # the shell app ran once
 
@@ -205,6 +198,6 @@ def test_the_run_after_a_removal_changes_nothing(cluster):
     master = state["nodes"][0]["ip"]
     again = play(state, env, "-e", "image=app:v2", clusterfile="Clusterfile-apps")
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed.get(master) == 0 and all(n == 0 for n in changed.values()), changed
     assert len(ssh(state, master, "cat /root/seal-app-tool").splitlines()) == 2  # APPCMDS ran once

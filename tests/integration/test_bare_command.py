@@ -8,19 +8,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
 
 NAME = fleet.name_from_env("SEAL_BARE_FLEET", "bare")
 BARE = ["ansible-playbook", "playbooks/run.yml", "-e", "image=k3s:v1.25.3"]
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 
 
 def git(repo, *argv):
@@ -30,7 +25,7 @@ def git(repo, *argv):
 def user_env(work):
     """A user's shell: the venv on PATH, no Ansible settings, a home of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "SEAL_"))}
-    env.update(PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + env["PATH"], HOME=os.path.join(work, "home"),
+    env.update(PATH=os.path.join(fleet.ROOT, ".venv", "bin") + os.pathsep + env["PATH"], HOME=os.path.join(work, "home"),
                ANSIBLE_NOCOLOR="1")
     return env
 
@@ -39,12 +34,12 @@ def user_env(work):
 def repo():
     work = tempfile.mkdtemp(prefix="seal-bare-")
     copy = os.path.join(work, "seal.cluster")
-    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=fleet.ROOT, capture_output=True,
                            check=True).stdout.split(b"\0")
     for rel in (f.decode() for f in files if f):
-        if os.path.isfile(os.path.join(ROOT, rel)):
+        if os.path.isfile(os.path.join(fleet.ROOT, rel)):
             os.makedirs(os.path.join(copy, os.path.dirname(rel)), exist_ok=True)
-            shutil.copy2(os.path.join(ROOT, rel), os.path.join(copy, rel))
+            shutil.copy2(os.path.join(fleet.ROOT, rel), os.path.join(copy, rel))
     git(copy, "init", "-q")
     git(copy, "add", "-A")
     git(copy, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fresh clone")
@@ -53,7 +48,7 @@ def repo():
     os.symlink(os.path.join("..", "..", "..", ".."), os.path.join(copy, ".cache", "collections", "ansible_collections",
                                                                   "seal", "cluster"))
     os.makedirs(os.path.join(work, "home"))
-    python = os.path.join(ROOT, ".venv", "bin", "python")
+    python = os.path.join(fleet.ROOT, ".venv", "bin", "python")
     store = os.path.join(copy, ".cache", "images")
     try:
         # the steps of `make demo`, with this test's fleet
@@ -78,7 +73,7 @@ def test_bare_command_installs_the_demo_cluster_then_changes_nothing(repo):
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     state = repo["state"]
     ips = sorted(n["ip"] for n in state["nodes"])
-    assert sorted(host for host, _ in RECAP.findall(first.stdout) if host != "localhost") == ips
+    assert sorted(host for host, _ in fleet.RECAP.findall(first.stdout) if host != "localhost") == ips
     master = next(n for n in state["nodes"] if n["role"] == "master")
     nodes = subprocess.run(fleet.ssh_argv(master["ip"], state["key"]) + ["k3s", "kubectl", "get", "nodes", "--no-headers"],
                            capture_output=True, text=True, timeout=60, check=True).stdout
@@ -89,7 +84,7 @@ def test_bare_command_installs_the_demo_cluster_then_changes_nothing(repo):
 
     second = bare(repo)
     assert second.returncode == 0, second.stdout[-4000:]
-    changed = dict(RECAP.findall(second.stdout))
+    changed = dict(fleet.RECAP.findall(second.stdout))
     assert set(changed) == set(ips) | {"localhost"} and set(changed.values()) == {"0"}, changed
 
 

@@ -14,25 +14,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 import yaml
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-import make_rootfs  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
+import fleet
+import make_rootfs
+from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
 NAME = fleet.name_from_env("SEAL_CLUSTER_DOCS_FLEET", "itdocs")
 VERSION = "v1.25.3+k3s1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 MARKERS = "/var/lib/seal-test-plugins"
 RENAMED = {"master": "docs-master-renamed", "other": "docs-other-renamed"}
 IMAGE_PLUGIN = """apiVersion: sealer.io/v1
@@ -137,7 +130,7 @@ def cluster():
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
         env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                   ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
         digest = build_image(env["SEAL_IMAGE_STORE"])
         yield state, env, work, digest
     finally:
@@ -150,8 +143,8 @@ def play(env, clusterfile, playbook="run.yml"):
     work = os.path.dirname(clusterfile)
     log = os.path.join(work, "%s.%d.log" % (playbook, len([n for n in os.listdir(work) if n.endswith(".log")])))
     with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", clusterfile, "playbooks/" + playbook],
-                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=1800, check=False)
+        proc = subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i", clusterfile, "playbooks/" + playbook],
+                              cwd=fleet.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=1800, check=False)
     with open(log, encoding="utf-8") as f:
         proc.stdout, proc.stderr = f.read(), ""
     return proc
@@ -159,7 +152,7 @@ def play(env, clusterfile, playbook="run.yml"):
 
 def changes(proc):
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    return {host: int(n) for host, n in RECAP.findall(proc.stdout)}
+    return fleet.changed_by_host(proc.stdout)
 
 
 def test_env_config_and_plugins(cluster):

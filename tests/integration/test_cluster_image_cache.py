@@ -4,10 +4,8 @@ manifests/imageList and a manifest's image: field name them is built by the modu
 credentials; its registry/ holds them in registry-v2 form, a distribution registry pointed at
 that directory serves them with their original digests, and the build is reproducible."""
 import hashlib
-import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
@@ -18,19 +16,9 @@ from ansible_collections.seal.cluster.plugins.module_utils._image_cache import I
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference
 from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
+import registry_fixture
 
-PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - seal.cluster.cluster_image:
+OPTIONS = """\
         name: k3s-cached:v1
         state: built
         path: "{{ lookup('env', 'CTX') }}"
@@ -40,11 +28,6 @@ PLAY = """
             username: "{{ lookup('env', 'SRC_USER') }}"
             password: "{{ lookup('env', 'SRC_PASS') }}"
             ca_file: "{{ lookup('env', 'CA') }}"
-      register: result
-    - ansible.builtin.copy:
-        content: "{{ result | to_json }}"
-        dest: "{{ lookup('env', 'OUT') }}"
-        mode: "0600"
 """
 
 
@@ -81,24 +64,17 @@ def env():
     _write(os.path.join(ctx, "Kubefile"), 'FROM scratch\nCOPY bin bin\nCOPY manifests manifests\n'
            'LABEL cluster.alpha.sealer.io/cluster-runtime-type="k3s"\n')
     play = os.path.join(work, "play.yml")
-    _write(play, PLAY)
+    registry_fixture.write_cluster_image_play(play, OPTIONS)
     yield {"work": work, "source": source, "ctx": ctx, "play": play, "digests": digests}
     source.stop()
 
 
 def build(env, store):
-    out = os.path.join(env["work"], "out.json")
-    if os.path.exists(out):
-        os.unlink(out)
-    variables = dict(os.environ, CTX=env["ctx"], STORE=store, SRC=env["source"].host, SRC_USER=registry_fixture.USER,
-                     SRC_PASS=registry_fixture.PASSWORD, CA=env["source"].ca_file, OUT=out,
-                     ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
-    proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i", "localhost,", env["play"]],
-                          cwd=ROOT, env=variables, capture_output=True, text=True, timeout=600, check=False)
-    assert registry_fixture.PASSWORD not in proc.stdout + proc.stderr
+    proc, result = registry_fixture.run_cluster_image_play(
+        env["work"], env["play"], dict(CTX=env["ctx"], STORE=store, SRC=env["source"].host, SRC_USER=registry_fixture.USER,
+                                       SRC_PASS=registry_fixture.PASSWORD, CA=env["source"].ca_file), timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    with open(out, encoding="utf-8") as f:
-        return json.load(f)
+    return result
 
 
 def test_images_of_image_list_and_manifests_end_up_in_registry_and_are_served(env):

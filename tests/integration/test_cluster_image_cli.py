@@ -4,16 +4,15 @@ pull through a TLS + bcrypt-auth registry on loopback, save, load, rmi."""
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
+import registry_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEAL_IMAGE = os.path.join(ROOT, ".venv", "bin", "seal-image")
-sys.path.insert(0, HERE)
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def seal_image(*argv, store, stdin=None, env=None):

@@ -4,24 +4,13 @@ a wrong password and a tampered blob are refused, credentials stay out of the ou
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
+import registry_fixture
 
-PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - seal.cluster.cluster_image:
+OPTIONS = """\
         name: "{{ lookup('env', 'IMG') }}"
         state: "{{ lookup('env', 'STATE') }}"
         path: "{{ lookup('env', 'CTX') or omit }}"
@@ -30,11 +19,6 @@ PLAY = """
         username: "{{ lookup('env', 'REG_USER') or omit }}"
         password: "{{ lookup('env', 'REG_PASS') or omit }}"
         ca_file: "{{ lookup('env', 'CA') or omit }}"
-      register: result
-    - ansible.builtin.copy:
-        content: "{{ result | to_json }}"
-        dest: "{{ lookup('env', 'OUT') }}"
-        mode: "0600"
 """
 
 
@@ -50,26 +34,17 @@ def env():
         f.write('FROM scratch\nCOPY bin bin\nLABEL cluster.alpha.sealer.io/cluster-runtime-type="k3s"\n'
                 'LABEL cluster.alpha.sealer.io/cluster-runtime-version="v1.25.3+k3s1"\n')
     play = os.path.join(work, "play.yml")
-    with open(play, "w", encoding="utf-8") as f:
-        f.write(PLAY)
+    registry_fixture.write_cluster_image_play(play, OPTIONS)
     yield {"work": work, "registry": registry, "ctx": ctx, "play": play,
            "image": "%s/seal/k3s:v1.25.3" % registry.host}
     registry.stop()
 
 
 def image(env, state, store, password=registry_fixture.PASSWORD, **extra):
-    out = os.path.join(env["work"], "out.json")
-    if os.path.exists(out):
-        os.unlink(out)
-    variables = dict(os.environ, IMG=env["image"], STATE=state, STORE=store, REG_USER=registry_fixture.USER,
-                     REG_PASS=password, CA=env["registry"].ca_file, OUT=out, CTX="", PULL="",
-                     ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+    variables = dict(IMG=env["image"], STATE=state, STORE=store, REG_USER=registry_fixture.USER,
+                     REG_PASS=password, CA=env["registry"].ca_file, CTX="", PULL="")
     variables.update(extra)
-    proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i", "localhost,", env["play"]], cwd=ROOT,
-                          env=variables, capture_output=True, text=True, timeout=300, check=False)
-    assert registry_fixture.PASSWORD not in proc.stdout + proc.stderr
-    result = json.load(open(out, encoding="utf-8")) if os.path.exists(out) else None
-    return proc, result
+    return registry_fixture.run_cluster_image_play(env["work"], env["play"], variables, timeout=300)
 
 
 def skopeo(env, *argv):

@@ -3,21 +3,12 @@ test-only `fake` runtime (distribution is runtime-agnostic, and the fake runtime
 seed keeps the layer blobs in its registry's storage, an agent never receives the registry's data,
 a corrupted copy (an agent's file, a seed's blob) is healed on the next run by digest, and a
 registry host down while a host fetches fails with a clear message, after which a re-run completes."""
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_runtime_seam import build_image, fake_runtime_env  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
+from test_runtime_seam import build_image, fake_runtime_fleet, play, ssh
 
 NAME = fleet.name_from_env("SEAL_DIST_FLEET", "dist")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", re.M)
@@ -25,30 +16,13 @@ ROOTFS = f"/var/lib/seal/{NAME}/rootfs"
 LAYERS = f"/var/lib/seal/{NAME}/registry/docker/registry/v2"
 
 
-def ssh(state, ip, command, check=True):
-    return subprocess.run(fleet.ssh_argv(ip, state["key"]) + [command], capture_output=True, text=True,
-                          timeout=120, check=check).stdout
-
-
-def play(state, env):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
-                           os.path.join(state["dir"], "Clusterfile"), "playbooks/run.yml"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
-    state = fleet.up(NAME, masters=1, nodes=2, cluster_image="fake:v1")
-    try:
-        env = fake_runtime_env(work)
+    with fake_runtime_fleet(NAME, nodes=2) as (state, env):
         digest = build_image(env["SEAL_IMAGE_STORE"], "fake", "fake:v1")
-        first = play(state, env)
+        first = play(state, env, "run.yml")
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
         yield state, env, digest
-    finally:
-        fleet.down(NAME)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def changed(out):
@@ -78,11 +52,11 @@ def test_a_corrupted_copy_is_healed_on_the_next_run(cluster):
     data = f"{LAYERS}/blobs/sha256/{blob[:2]}/{blob}/data"
     ssh(state, master, f"printf 'XXXX' | dd of={data} bs=1 seek=10 conv=notrunc status=none")
 
-    healed = play(state, env)
+    healed = play(state, env, "run.yml")
     assert healed.returncode == 0, healed.stdout[-4000:]
     assert ssh(state, node, f"sha256sum {ROOTFS}/bin/registry").split()[0] == good
     assert ssh(state, master, f"sha256sum {data}").split()[0] == blob
-    again = play(state, env)
+    again = play(state, env, "run.yml")
     assert again.returncode == 0 and set(changed(again).values()) == {0}, again.stdout[-3000:]
 
 
@@ -91,11 +65,11 @@ def test_a_registry_host_down_fails_clearly_and_the_rerun_completes(cluster):
     master, other = state["nodes"][0], state["nodes"][2]
     ssh(state, master["ip"], f"systemctl stop seal-registry-{NAME}.service")
     ssh(state, other["ip"], f"rm -rf {ROOTFS}")
-    down = play(state, env)
+    down = play(state, env, "run.yml")
     text = " ".join(down.stdout.split())
     assert down.returncode != 0
     assert re.search(r"the cluster registry at \S+ \(\S+\) did not serve layer sha256:[0-9a-f]{64}", text), text[-3000:]
     assert "a re-run fetches what is missing" in text
-    rerun = play(state, env)
+    rerun = play(state, env, "run.yml")
     assert rerun.returncode == 0, rerun.stdout[-4000:]
     assert ssh(state, other["ip"], f"cat {ROOTFS}/.seal-digest").strip() == digest

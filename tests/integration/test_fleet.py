@@ -4,13 +4,10 @@ import json
 import os
 import stat
 import subprocess
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fleet"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
 
 NAME = fleet.name_from_env("SEAL_FLEET_TEST_FLEET", "itfleet")
 

@@ -11,22 +11,15 @@ before and after the move is the Molecule lifecycle scenario's (one fleet each, 
 steps)."""
 import json
 import os
-import re
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import build_image
+import fleet
 
 NAME = fleet.name_from_env("SEAL_EXTERNAL_ETCD_FLEET", "itext")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 CURRENT = "v1.33.5+k3s1"
 TLS_ETCD = "/var/lib/rancher/k3s/server/tls/etcd"
 
@@ -52,7 +45,7 @@ def cluster():
         with open(extra, "w", encoding="utf-8") as f:
             json.dump({"seal_k3s_secret_config": {"datastore-endpoint": endpoint}}, f)
         env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                   ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
         build_image.build(CURRENT, env["SEAL_IMAGE_STORE"])
         yield state, env, extra, endpoint, work
     finally:
@@ -60,15 +53,15 @@ def cluster():
 
 
 def run(env, state, extra, playbook="run.yml", inventory=None, *args):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i",
+    return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-v", "-i",
                            inventory or os.path.join(state["dir"], "Clusterfile"), "playbooks/" + playbook,
                            *(["-e", "@" + extra] if extra else []), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+                          cwd=fleet.ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def unchanged(proc):
     assert proc.returncode == 0, proc.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(proc.stdout)}
+    changed = fleet.changed_by_host(proc.stdout)
     assert changed and all(n == 0 for n in changed.values()), changed
 
 
@@ -99,7 +92,7 @@ def test_servers_share_the_external_etcd_and_secrets_stay_out_of_output(cluster)
     assert "present" in keys
     second = run(env, state, extra)
     assert second.returncode == 0, second.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(second.stdout)}
+    changed = fleet.changed_by_host(second.stdout)
     assert changed and all(n == 0 for n in changed.values()), changed
 
 

@@ -7,10 +7,7 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
 
 BIN = os.path.dirname(sys.executable)
 NAME = fleet.name_from_env("SEAL_INVENTORY_FLEET", "itinv")
@@ -35,8 +32,8 @@ def plain(value):
 
 
 def run(*argv):
-    return subprocess.run(list(argv), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg")))
+    return subprocess.run(list(argv), cwd=fleet.ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg")))
 
 
 @pytest.mark.parametrize("clusterfile", ["Clusterfile", "Clusterfile.passwd"])

@@ -16,19 +16,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
+import build as standin_build
+import make_rootfs
+import registry_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEAL_IMAGE = os.path.join(ROOT, ".venv", "bin", "seal-image")
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import build as standin_build  # noqa: E402  pylint: disable=wrong-import-position
-import make_rootfs  # noqa: E402  pylint: disable=wrong-import-position
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 VERSION = "v1.25.3+k3s1"
 AIRGAP = "k3s-airgap-images-amd64.tar.zst"

@@ -2,16 +2,12 @@
 controller reaches it over SSH, but nothing beyond the fleet (tests/fleet/egress.py). The same
 checks report the leak once a node is given a NATed network, so they can fail."""
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fleet"))
-import egress  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import egress
+import fleet
 
 NAME = fleet.name_from_env("SEAL_OFFLINE_FLEET", "offline")
 

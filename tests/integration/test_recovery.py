@@ -20,28 +20,22 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import build_image
+import fleet
 
 NAME = fleet.name_from_env("SEAL_RECOVERY_FLEET", "itrec")
 RELEASE = "v1.33.5+k3s1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 BLOCK = re.compile(r"^```sh recovery-test=(\S+)\n(.*?)^```", re.M | re.S)
 SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 
 
 def page_blocks():
-    with open(os.path.join(ROOT, "docs", "recovery.md"), encoding="utf-8") as f:
+    with open(os.path.join(fleet.ROOT, "docs", "recovery.md"), encoding="utf-8") as f:
         return dict(BLOCK.findall(f.read()))
 
 
@@ -95,14 +89,14 @@ def install_cluster(state, work, release, group_vars="", **extra_env):
     """run.yml from a work directory holding the fleet's Clusterfile and a link to playbooks/ (as a
     user runs the recovery page), with HOME and the image store in it; returns the environment."""
     shutil.copy(os.path.join(state["dir"], "Clusterfile"), os.path.join(work, "Clusterfile"))
-    os.symlink(os.path.join(ROOT, "playbooks"), os.path.join(work, "playbooks"))
+    os.symlink(os.path.join(fleet.ROOT, "playbooks"), os.path.join(work, "playbooks"))
     if group_vars:
         os.makedirs(os.path.join(work, "group_vars"))
         with open(os.path.join(work, "group_vars", "all.yml"), "w", encoding="utf-8") as f:
             f.write(group_vars)
     env = dict(os.environ, SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work,
-               ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-               PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""), **extra_env)
+               ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"),
+               PATH=os.path.join(fleet.ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""), **extra_env)
     build_image.build(release, env["SEAL_IMAGE_STORE"])
     installed = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/run.yml"], cwd=work, env=env,
                                capture_output=True, text=True, timeout=1200, check=False)
@@ -203,5 +197,5 @@ def test_lost_controller_token_comes_back_and_run_changes_nothing(cluster):
     assert done.returncode == 0, done.stdout[-4000:]
     assert open(path, encoding="utf-8").read().strip().rsplit(":", 1)[-1] == before.strip().rsplit(":", 1)[-1]
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-    changed = {host: int(n) for host, n in RECAP.findall(done.stdout)}
+    changed = fleet.changed_by_host(done.stdout)
     assert changed and all(n == 0 for host, n in changed.items() if host != "localhost"), changed

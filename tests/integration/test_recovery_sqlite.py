@@ -9,18 +9,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_recovery import RECAP, configmap, install_cluster, page_blocks, ssh  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
+from test_recovery import configmap, install_cluster, page_blocks, ssh
 
 pytestmark = pytest.mark.fleet
 NAME = fleet.name_from_env("SEAL_RECOVERY_SQLITE_FLEET", "itsql")
@@ -85,7 +79,7 @@ def test_sqlite_backup_and_restore_as_the_page_says(cluster):
     again = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/run.yml"], cwd=work, env=env,
                            capture_output=True, text=True, timeout=1200, check=False)
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed and all(n == 0 for host, n in changed.items() if host != "localhost"), changed
     refused = subprocess.run(["ansible-playbook", "-i", "Clusterfile", "playbooks/restore.yml", "-e", "survivor=" + master],
                              cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)

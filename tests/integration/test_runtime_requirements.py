@@ -11,10 +11,10 @@ import venv
 
 import pytest
 
+import registry_fixture
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import registry_fixture  # noqa: E402  pylint: disable=wrong-import-position
 
 CORE = next(line.strip() for line in open(os.path.join(ROOT, "requirements-dev.txt"), encoding="utf-8")
             if line.lower().startswith("ansible-core=="))

@@ -5,28 +5,21 @@ group calls for, with the join plan the fake runtime made; a second run changes 
 reset.yml (the markers and the runtime-agnostic parts are gone). An image whose runtime no role
 implements is refused on the controller, naming the image and the runtime, before any host is
 read or changed."""
+import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
-import make_rootfs  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder  # noqa: E402
-from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store  # noqa: E402
+import fleet
+import make_rootfs
+from ansible_collections.seal.cluster.plugins.module_utils._image_build import Builder
+from ansible_collections.seal.cluster.plugins.module_utils._image_store import Store
 
 NAME = fleet.name_from_env("SEAL_FAKE_RUNTIME_FLEET", "fakert")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 RUNTIME_LABEL = 'LABEL cluster.alpha.sealer.io/cluster-runtime-type="%s"'
 MARKERS = "/var/lib/seal-fake"
 
@@ -58,29 +51,35 @@ def fake_runtime_env(work):
     """ansible-playbook's environment: a store and HOME in work, the fake runtime on the roles path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"),
-               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "tests", "runtimes"))
+               ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"),
+               ANSIBLE_ROLES_PATH=os.path.join(fleet.ROOT, "tests", "runtimes"))
     return env
+
+
+@contextlib.contextmanager
+def fake_runtime_fleet(name, nodes):
+    """A fleet of one master and `nodes` nodes for image fake:v1, and fake_runtime_env in a work directory of its own."""
+    work = tempfile.mkdtemp(prefix=f"seal-{name}-")
+    state = fleet.up(name, masters=1, nodes=nodes, cluster_image="fake:v1")
+    try:
+        yield state, fake_runtime_env(work)
+    finally:
+        fleet.down(name)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    work = tempfile.mkdtemp(prefix=f"seal-{NAME}-")
-    state = fleet.up(NAME, masters=1, nodes=1, cluster_image="fake:v1")
-    try:
-        env = fake_runtime_env(work)
+    with fake_runtime_fleet(NAME, nodes=1) as (state, env):
         digests = {"fake": build_image(env["SEAL_IMAGE_STORE"], "fake", "fake:v1"),
                    "k0s": build_image(env["SEAL_IMAGE_STORE"], "k0s", "k0s:v1")}
         yield state, env, digests
-    finally:
-        fleet.down(NAME)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def play(state, env, playbook, *extra):
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
+    return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i",
                            os.path.join(state["dir"], "Clusterfile"), "playbooks/" + playbook, *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+                          cwd=fleet.ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def markers(state, ip):
@@ -123,7 +122,7 @@ def test_run_and_reset_through_the_fake_runtime(cluster):
 
     second = play(state, env, "run.yml")
     assert second.returncode == 0, second.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(second.stdout)}
+    changed = fleet.changed_by_host(second.stdout)
     assert set(changed) >= {master, node} and all(n == 0 for n in changed.values()), changed
 
     reset = play(state, env, "reset.yml")

@@ -17,25 +17,18 @@ The fleet's name: $SEAL_SCALE_FLEET (default scale)."""
 import datetime
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "standin"))
-import build_image  # noqa: E402  pylint: disable=wrong-import-position
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import build_image
+import fleet
 
 NAME = fleet.name_from_env("SEAL_SCALE_FLEET", "scale")
 VERSION = "v1.25.3+k3s1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
 DB = "/var/lib/rancher/k3s/server/db"
 LB_FILE = "/var/lib/rancher/k3s/agent/etc/k3s-agent-load-balancer.json"
 pytestmark = pytest.mark.fleet
@@ -48,7 +41,7 @@ class Cluster:
         self.node = next(n for n in state["nodes"] if n["role"] == "node")
         self.env = dict({k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},
                         SEAL_IMAGE_STORE=os.path.join(work, "store"), HOME=work, ANSIBLE_NOCOLOR="1",
-                        ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"))
+                        ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"))
 
     def ssh(self, host, command, check=True):
         return subprocess.run(fleet.ssh_argv(host["ip"], self.state["key"]) + [command], capture_output=True,
@@ -60,8 +53,8 @@ class Cluster:
         return path
 
     def play(self, playbook, inventory, *extra):
-        return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory,
-                               "playbooks/" + playbook, *extra], cwd=ROOT, env=self.env, capture_output=True,
+        return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "ansible-playbook"), "-i", inventory,
+                               "playbooks/" + playbook, *extra], cwd=fleet.ROOT, env=self.env, capture_output=True,
                               text=True, timeout=900, check=False)
 
     def nodes(self, via):
@@ -127,7 +120,7 @@ def test_2_apply_scales_to_three_masters_keeping_the_ca_and_the_objects(cluster)
     # a second apply changes nothing
     again = c.play("apply.yml", c.clusterfile(3))
     assert again.returncode == 0, again.stdout[-4000:]
-    changed = {host: int(n) for host, n in RECAP.findall(again.stdout)}
+    changed = fleet.changed_by_host(again.stdout)
     assert changed and all(n == 0 for n in changed.values()), changed
 
 

@@ -18,7 +18,6 @@ import shlex
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import termios
 import time
@@ -26,10 +25,7 @@ import time
 import pytest
 import yaml
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "fleet"))
-import fleet  # noqa: E402  pylint: disable=wrong-import-position
+import fleet
 
 NAME = fleet.name_from_env("SEAL_COMMAND_FLEET", "sealcmd")
 CLUSTER = "sc1"
@@ -58,13 +54,13 @@ class Env:
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "SEAL_"))}
-        env.update(PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + env["PATH"], HOME=self.home,
-                   ANSIBLE_CONFIG=os.path.join(ROOT, "tests", "ansible.cfg"), SEAL_IMAGE_STORE=self.store,
+        env.update(PATH=os.path.join(fleet.ROOT, ".venv", "bin") + os.pathsep + env["PATH"], HOME=self.home,
+                   ANSIBLE_CONFIG=os.path.join(fleet.ROOT, "tests", "ansible.cfg"), SEAL_IMAGE_STORE=self.store,
                    ANSIBLE_NOCOLOR="1")
         return env
 
     def seal(self, *argv, timeout=900):
-        return subprocess.run([os.path.join(ROOT, ".venv", "bin", "seal"), *argv], env=self.env(), capture_output=True,
+        return subprocess.run([os.path.join(fleet.ROOT, ".venv", "bin", "seal"), *argv], env=self.env(), capture_output=True,
                               text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
 
     def ssh(self, node, command, check=True):
@@ -85,12 +81,12 @@ class Env:
 def env():
     work = tempfile.mkdtemp(prefix="seal-command-")
     os.makedirs(os.path.join(work, "home"))
-    python = os.path.join(ROOT, ".venv", "bin", "python")
+    python = os.path.join(fleet.ROOT, ".venv", "bin", "python")
     try:
         state = fleet.up(NAME, masters=1, nodes=2)
         e = Env(work, state)
         for version in ("v1.25.3+k3s1", "v1.26.0+k3s1"):
-            subprocess.run([python, os.path.join(ROOT, "tests", "standin", "build_image.py"), "--version", version,
+            subprocess.run([python, os.path.join(fleet.ROOT, "tests", "standin", "build_image.py"), "--version", version,
                             "--store", e.store], check=True, timeout=900, capture_output=True)
         yield e
     finally:
@@ -180,7 +176,7 @@ def _read_until(fd, end, timeout=60.0):
 
 def test_2_run_installs_the_cluster(env):
     e = env
-    argv = [os.path.join(ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters", e.master["ip"], "--nodes",
+    argv = [os.path.join(fleet.ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters", e.master["ip"], "--nodes",
             e.n1["ip"], "--ask-pass", "--cluster", CLUSTER]
     proc, tty = _with_a_terminal(argv, e.env())
     # --ask-pass: the prompt comes on the terminal, the password is typed there (echo off)
@@ -314,7 +310,7 @@ def test_4b_live_view_in_a_terminal_names_the_slowed_host(env):
                  stdin='#!/bin/sh\nsleep 3\nexec /usr/bin/python3.11 "$@"\n')
     try:
         assert e.ssh(e.n1, "head -2 %s" % SLOW_HOOK).splitlines()[1] == "sleep 3"
-        rc, frames = _frames_in_tmux(e, [os.path.join(ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters",
+        rc, frames = _frames_in_tmux(e, [os.path.join(fleet.ROOT, ".venv", "bin", "seal"), "run", "k3s:v1.25.3", "--masters",
                                          e.master["ip"], "--nodes", "%s,%s" % (e.n1["ip"], e.n2["ip"]),
                                          "--passwd-file", e.pwfile, "--cluster", CLUSTER], "seal-live-%s" % NAME)
     finally:

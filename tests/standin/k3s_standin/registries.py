@@ -33,6 +33,18 @@ def _type_error(path: str, want: str, got) -> RegistryError:
     return RegistryError(f"yaml: unmarshal errors:\n  {path}: cannot unmarshal {tag} `{got}` into {want}")
 
 
+def _struct_map(doc: dict, key: str, struct: str):
+    """doc[key] as yaml.v2 decodes a map[string]registries.<struct>: (name, entry) pairs, a null entry empty."""
+    entries = doc.get(key) or {}
+    if not isinstance(entries, dict):
+        raise _type_error(key, f"map[string]registries.{struct}", entries)
+    for name, entry in entries.items():
+        entry = entry or {}
+        if not isinstance(entry, dict):
+            raise _type_error(f"{key}.{name}", f"registries.{struct}", entry)
+        yield str(name), entry
+
+
 def validate(doc) -> dict:
     """Return a normalised {"mirrors": {...}, "configs": {...}} or raise like yaml.v2 would."""
     if doc is None:
@@ -40,14 +52,7 @@ def validate(doc) -> dict:
     if not isinstance(doc, dict):
         raise _type_error("registries.yaml", "registries.Registry", doc)
     out = {"mirrors": {}, "configs": {}}
-    mirrors = doc.get("mirrors") or {}
-    if not isinstance(mirrors, dict):
-        raise _type_error("mirrors", "map[string]registries.Mirror", mirrors)
-    for name, m in mirrors.items():
-        name = str(name)
-        m = m or {}
-        if not isinstance(m, dict):
-            raise _type_error(f"mirrors.{name}", "registries.Mirror", m)
+    for name, m in _struct_map(doc, "mirrors", "Mirror"):
         eps = m.get("endpoint") or []
         if not isinstance(eps, list) or not all(isinstance(e, str) for e in eps):
             raise _type_error(f"mirrors.{name}.endpoint", "[]string", eps)
@@ -55,14 +60,7 @@ def validate(doc) -> dict:
         if not isinstance(rw, dict):
             raise _type_error(f"mirrors.{name}.rewrite", "map[string]string", rw)
         out["mirrors"][name] = {"endpoint": eps, "rewrite": {str(k): str(v) for k, v in rw.items()}}
-    configs = doc.get("configs") or {}
-    if not isinstance(configs, dict):
-        raise _type_error("configs", "map[string]registries.RegistryConfig", configs)
-    for name, c in configs.items():
-        name = str(name)
-        c = c or {}
-        if not isinstance(c, dict):
-            raise _type_error(f"configs.{name}", "registries.RegistryConfig", c)
+    for name, c in _struct_map(doc, "configs", "RegistryConfig"):
         entry = {}
         auth = c.get("auth")
         if auth is not None:

@@ -39,6 +39,13 @@ def test_kubefile_app_launch_cmds_cni_csi():
     ("FROM a\nLAUNCH [\"w\"]\nCMDS [\"x\"]\n", "Kubefile:3: CMDS after LAUNCH/CMDS"),
     ("FROM a\nCMD [\"x\"]\nLAUNCH [\"w\"]\n", "Kubefile:3: CMD and LAUNCH are mutually exclusive"),
     ("FROM a\nCMDS kubectl apply -f x\n", "Kubefile:2: CMDS takes a JSON array of commands"),
+    ("FROM a\nAPPCMDS web kubectl apply\n", 'Kubefile:2: APPCMDS value should be format: APPCMDS appName ["executable"'),
+    ("FROM a\nAPPCMDS web []\n", "Kubefile:2: APPCMDS web needs a command"),
+    ("FROM a\nAPPCMDS [\"x\"]\n", "Kubefile:2: APPCMDS needs an app name first"),
+    ("FROM a\nAPPENV web NS\n", "Kubefile:2: APPENV web: 'NS' is not KEY=value"),
+    ("FROM a\nAPPENV web\n", "Kubefile:2: APPENV web needs at least one KEY=value"),
+    ("FROM a\nAPPENV web 1X=2\n", "Kubefile:2: APPENV web: '1X=2' is not KEY=value"),
+    ("FROM a\nLAUNCH [\"w\"]\nAPPENV w A=1\n", "Kubefile:3: APPENV after LAUNCH/CMDS"),
 ])
 def test_kubefile_app_errors_name_the_line(text, message):
     with pytest.raises(KubefileError) as err:
@@ -170,21 +177,6 @@ def test_kubefile_appcmds_and_appenv_as_sealer_parses_them():
     assert ins[2].args == {"name": "web", "cmds": ["kubectl", "apply", "-f", "web.yaml"]}
     assert ins[3].args == {"name": "web", "env": {"NS": "apps", "REPLICAS": "2"}}
     assert ins[4].args == {"name": "web", "env": {"GREETING": "hello world"}}
-
-
-@pytest.mark.parametrize("text, message", [
-    ("FROM a\nAPPCMDS web kubectl apply\n", 'Kubefile:2: APPCMDS value should be format: APPCMDS appName ["executable"'),
-    ("FROM a\nAPPCMDS web []\n", "Kubefile:2: APPCMDS web needs a command"),
-    ("FROM a\nAPPCMDS [\"x\"]\n", "Kubefile:2: APPCMDS needs an app name first"),
-    ("FROM a\nAPPENV web NS\n", "Kubefile:2: APPENV web: 'NS' is not KEY=value"),
-    ("FROM a\nAPPENV web\n", "Kubefile:2: APPENV web needs at least one KEY=value"),
-    ("FROM a\nAPPENV web 1X=2\n", "Kubefile:2: APPENV web: '1X=2' is not KEY=value"),
-    ("FROM a\nLAUNCH [\"w\"]\nAPPENV w A=1\n", "Kubefile:3: APPENV after LAUNCH/CMDS"),
-])
-def test_kubefile_appcmds_appenv_errors_name_the_line(text, message):
-    with pytest.raises(KubefileError) as err:
-        parse(text)
-    assert message in str(err.value)
 
 
 def test_appcmds_and_appenv_are_stored_in_the_extension_as_sealer_does(tmp_path):
