@@ -183,6 +183,10 @@ options:
     type: bool
     default: true
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
+    support: full
+    details: Where the task's host is the controller (connection local, no become, async or task environment), the module runs inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: partial
     details:
@@ -511,50 +515,60 @@ class ClusterImage:
         return self.finish(self.store.resolve(self.ref), before)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "built", "pushed", "absent", "archived", "loaded"]),
-            pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
-            path=dict(type="path"),
-            k3s_release=dict(type="dict", options=dict(
-                path=dict(type="path", required=True),
-                version=dict(type="str", required=True),
-                registry_bin=dict(type="path"),
-            )),
-            kubefile=dict(type="path"),
-            build_args=dict(type="dict", default={}),
-            arch=dict(type="str", default="amd64"),
-            cache_images=dict(type="bool", default=True),
-            image_type=dict(type="str", default="kube-installer", choices=["kube-installer", "app-installer"]),
-            sources=dict(type="list", elements="dict", default=[], options=dict(
-                registry=dict(type="str", required=True),
-                username=dict(type="str"),
-                password=dict(type="str", no_log=True),
-                ca_file=dict(type="path"),
-                insecure=dict(type="bool", default=False),
-            )),
-            archive=dict(type="path"),
-            store=dict(type="path"),
+MODULE_ARGS = dict(
+    argument_spec=dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "built", "pushed", "absent", "archived", "loaded"]),
+        pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
+        path=dict(type="path"),
+        k3s_release=dict(type="dict", options=dict(
+            path=dict(type="path", required=True),
+            version=dict(type="str", required=True),
+            registry_bin=dict(type="path"),
+        )),
+        kubefile=dict(type="path"),
+        build_args=dict(type="dict", default={}),
+        arch=dict(type="str", default="amd64"),
+        cache_images=dict(type="bool", default=True),
+        image_type=dict(type="str", default="kube-installer", choices=["kube-installer", "app-installer"]),
+        sources=dict(type="list", elements="dict", default=[], options=dict(
+            registry=dict(type="str", required=True),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
             ca_file=dict(type="path"),
             insecure=dict(type="bool", default=False),
-            plain_http=dict(type="bool", default=False),
-            extract=dict(type="bool", default=True),
-        ),
-        mutually_exclusive=[("path", "k3s_release"), ("kubefile", "k3s_release")],
-        supports_check_mode=True,
-    )
+        )),
+        archive=dict(type="path"),
+        store=dict(type="path"),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        ca_file=dict(type="path"),
+        insecure=dict(type="bool", default=False),
+        plain_http=dict(type="bool", default=False),
+        extract=dict(type="bool", default=True),
+    ),
+    mutually_exclusive=[("path", "k3s_release"), ("kubefile", "k3s_release")],
+    supports_check_mode=True,
+)
+
+
+def run_module(module):
+    """The module's result for module (AnsibleModule, or plugin_utils.controller_module's in-process
+    stand-in for it); ModuleFailure on failure."""
     manager = None
     try:
         manager = ClusterImage(module)
-        result = manager.run()
+        return manager.run()
+    except (StoreError, BuildError, ReferenceError_, CacheError, recipe.ReleaseError) as exc:
+        raise ModuleFailure(str(exc), **(manager.result if manager else {})) from exc
+
+
+def main():
+    module = AnsibleModule(**MODULE_ARGS)
+    try:
+        result = run_module(module)
     except ModuleFailure as exc:
         module.fail_json(msg=exc.msg, **exc.details)
-    except (StoreError, BuildError, ReferenceError_, CacheError, recipe.ReleaseError) as exc:
-        module.fail_json(msg=str(exc), **(manager.result if manager else {}))
     module.exit_json(**result)
 
 

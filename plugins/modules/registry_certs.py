@@ -51,6 +51,10 @@ options:
     description: Password of O(username); required with it.
     type: str
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
+    support: full
+    details: Where the task's host is the controller (connection local, no become, async or task environment), the module runs inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: full
     details: In check mode new certificates and keys are made in memory only and the certificates it would write are returned.
@@ -136,6 +140,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils import _registry_certs as rc
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
 
 
 def check_args(p):
@@ -154,38 +159,51 @@ def check_args(p):
         names.check_registry_username(p["username"], "username")
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            cluster=dict(type="str", required=True),
-            domain=dict(type="str", default="sea.hub"),
-            sans=dict(type="list", elements="str", default=[]),
-            username=dict(type="str"),
-            password=dict(type="str", no_log=True),
-        ),
-        required_by={"username": "password"},
-        supports_check_mode=True,
-    )
+MODULE_ARGS = dict(
+    argument_spec=dict(
+        path=dict(type="path", required=True),
+        cluster=dict(type="str", required=True),
+        domain=dict(type="str", default="sea.hub"),
+        sans=dict(type="list", elements="str", default=[]),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+    ),
+    required_by={"username": "password"},
+    supports_check_mode=True,
+)
+
+
+def run_module(module):
+    """The module's result for module (AnsibleModule, or plugin_utils.controller_module's in-process
+    stand-in for it); ModuleFailure on failure."""
     p = module.params
     try:
         check_args(p)
     except names.InvalidName as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from exc
     if not rc.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=rc.CRYPTOGRAPHY_IMPORT_ERROR)
+        raise ModuleFailure(missing_required_lib("cryptography"), exception=rc.CRYPTOGRAPHY_IMPORT_ERROR)
     if p["username"] and not rc.HAS_BCRYPT:
-        module.fail_json(msg=missing_required_lib("bcrypt"), exception=rc.BCRYPT_IMPORT_ERROR)
+        raise ModuleFailure(missing_required_lib("bcrypt"), exception=rc.BCRYPT_IMPORT_ERROR)
     try:
         certs = rc.RegistryCerts(p["path"], p["cluster"], p["domain"], p["sans"], p["username"], p["password"])
     except rc.MaterialError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from exc
     if certs.changed and not module.check_mode:
         try:
             certs.apply()
         except OSError as exc:
-            module.fail_json(msg="cannot write %s: %s" % (p["path"], exc))
-    module.exit_json(changed=certs.changed, **certs.summary())
+            raise ModuleFailure("cannot write %s: %s" % (p["path"], exc)) from exc
+    return dict(changed=certs.changed, **certs.summary())
+
+
+def main():
+    module = AnsibleModule(**MODULE_ARGS)
+    try:
+        result = run_module(module)
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
