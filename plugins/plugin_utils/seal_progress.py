@@ -32,6 +32,7 @@ PLAY_PHASES = (
     ("image", "Read what runs on the masters"),
     ("image", "Resolve the cluster on the controller"),
     ("prepare", "Prepare hosts"),
+    ("distribute", "Distribute the cluster image"),
     ("plugins", "Plugins before the install"),
     ("registry", "Private registry"),
     ("init", "Initialise the cluster"),
