@@ -186,7 +186,9 @@ attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
     support: full
-    details: Where the task's host is the controller (connection local, no become, async or task environment), the module runs inside Ansible's own process, with the Python that runs Ansible.
+    details:
+      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
+        inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: partial
     details:

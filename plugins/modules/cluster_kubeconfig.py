@@ -35,14 +35,16 @@ attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
     support: full
-    details: Where the task's host is the controller (connection local, no become, async or task environment), the module runs inside Ansible's own process, with the Python that runs Ansible.
+    details:
+      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
+        inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: full
   diff_mode:
     support: full
     details: The diff shows the server URLs, the mode and the content's SHA-256, not the content.
 author:
-  - seal.cluster contributors
+  - seal.cluster developers (@seal-cluster)
 """
 
 EXAMPLES = r"""

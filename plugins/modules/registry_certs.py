@@ -54,7 +54,9 @@ attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
     support: full
-    details: Where the task's host is the controller (connection local, no become, async or task environment), the module runs inside Ansible's own process, with the Python that runs Ansible.
+    details:
+      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
+        inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: full
     details: In check mode new certificates and keys are made in memory only and the certificates it would write are returned.
