@@ -187,6 +187,12 @@ def main() -> int:
             print(f"{size_text}: shaped install new/base = {new['shaped']['install'][0] / base['shaped']['install'][0]:.2f}"
                   f" (target <= 0.25); bytes out / image = {new['shaped']['install'][1] / image_size:.2f} (target <= 1.1);"
                   f" no-op / ping = {new['shaped']['noop'][0] / max(new.get('ping', 1), 0.1):.1f} (target <= 2)")
+    sizes = args.sizes.split(",")
+    for link in links:
+        small, large = results.get((sizes[0], "new")), results.get((sizes[-1], "new"))
+        if len(sizes) > 1 and small and large:
+            print(f"{link}: install {sizes[-1]} / {sizes[0]} = {large[link]['install'][0] / small[link]['install'][0]:.2f}"
+                  f" (target <= 2); bytes out {sizes[-1]} / image = {large[link]['install'][1] / image_size:.2f}")
     shutil.rmtree(store, ignore_errors=True)
     return 0
 
