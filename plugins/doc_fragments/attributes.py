@@ -47,3 +47,16 @@ attributes:
     support: N/A
     details: This module changes nothing.
 """
+
+    # Modules with an action plugin of seal.cluster.plugin_utils.controller_module: run in-process
+    # where the task's host is the controller.
+    CONTROLLER_IN_PROCESS = r"""
+options: {}
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
+    support: full
+    details:
+      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
+        inside Ansible's own process, with the Python that runs Ansible.
+"""

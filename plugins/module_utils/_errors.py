@@ -12,3 +12,12 @@ class ModuleFailure(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
+
+
+def exit_module(module, run):
+    """A module's main(): run(module)'s result to exit_json, a ModuleFailure to fail_json."""
+    try:
+        result = run(module)
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)

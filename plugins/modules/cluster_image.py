@@ -26,6 +26,7 @@ description:
   - Two runs at once are safe, because writers to the store hold a lock file.
 extends_documentation_fragment:
   - seal.cluster.attributes
+  - seal.cluster.attributes.CONTROLLER_IN_PROCESS
 options:
   name:
     description:
@@ -183,12 +184,6 @@ options:
     type: bool
     default: true
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
-    support: full
-    details:
-      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
-        inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: partial
     details:
@@ -344,7 +339,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.seal.cluster.plugins.module_utils import _image_registry as registry
 from ansible_collections.seal.cluster.plugins.module_utils import _image_transfer as transfer
-from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure, exit_module
 from ansible_collections.seal.cluster.plugins.module_utils._image_build import BuildError, Builder
 from ansible_collections.seal.cluster.plugins.module_utils._image_cache import CacheError, ImageCache
 from ansible_collections.seal.cluster.plugins.module_utils._image_ref import Reference, ReferenceError_
@@ -566,12 +561,7 @@ def run_module(module):
 
 
 def main():
-    module = AnsibleModule(**MODULE_ARGS)
-    try:
-        result = run_module(module)
-    except ModuleFailure as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    exit_module(AnsibleModule(**MODULE_ARGS), run_module)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ description:
     and the diff show only the server URLs and the content's SHA-256, never the content.
 extends_documentation_fragment:
   - seal.cluster.attributes
+  - seal.cluster.attributes.CONTROLLER_IN_PROCESS
 options:
   dest:
     description: The kubeconfig's path on the controller, e.g. C(~/.seal/<cluster>/kubeconfig); its directory must exist.
@@ -32,12 +33,6 @@ options:
     type: str
     required: true
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
-    support: full
-    details:
-      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
-        inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: full
   diff_mode:
@@ -81,7 +76,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.seal.cluster.plugins.module_utils import _files as files
-from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure, exit_module
 
 LOOPBACK = re.compile(r"https://127\.0\.0\.1:[0-9]+")
 SERVER_LINE = re.compile(r"^\s*server:\s*(\S+)\s*$", re.M)
@@ -129,12 +124,7 @@ def run_module(module):
 
 
 def main():
-    module = AnsibleModule(**MODULE_ARGS)
-    try:
-        result = run_module(module)
-    except ModuleFailure as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    exit_module(AnsibleModule(**MODULE_ARGS), run_module)
 
 
 if __name__ == "__main__":

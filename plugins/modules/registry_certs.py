@@ -26,6 +26,7 @@ description:
     and C(no_log=true) to hand them to M(seal.cluster.registry).
 extends_documentation_fragment:
   - seal.cluster.attributes
+  - seal.cluster.attributes.CONTROLLER_IN_PROCESS
 options:
   path:
     description: The cluster's registry directory on the controller, e.g. C(~/.seal/<cluster>/registry).
@@ -51,12 +52,6 @@ options:
     description: Password of O(username); required with it.
     type: str
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work happen on the controller.
-    support: full
-    details:
-      - Where the task's host is the controller (connection local, no become, async or task environment), the module runs
-        inside Ansible's own process, with the Python that runs Ansible.
   check_mode:
     support: full
     details: In check mode new certificates and keys are made in memory only and the certificates it would write are returned.
@@ -142,7 +137,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.seal.cluster.plugins.module_utils import _names as names
 from ansible_collections.seal.cluster.plugins.module_utils import _registry_certs as rc
-from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure
+from ansible_collections.seal.cluster.plugins.module_utils._errors import ModuleFailure, exit_module
 
 
 def check_args(p):
@@ -200,12 +195,7 @@ def run_module(module):
 
 
 def main():
-    module = AnsibleModule(**MODULE_ARGS)
-    try:
-        result = run_module(module)
-    except ModuleFailure as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    module.exit_json(**result)
+    exit_module(AnsibleModule(**MODULE_ARGS), run_module)
 
 
 if __name__ == "__main__":
